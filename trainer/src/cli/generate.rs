@@ -1,0 +1,163 @@
+//! `entrl generate`: completions with per-token entropy, as text or JSONL.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use burn::tensor::backend::Backend;
+use clap::Args;
+use entrl::backend::DeviceSpec;
+use entrl::model::{self, Transformer, weights};
+use entrl::rollout::{RolloutConfig, SamplingParams, generate};
+use entrl::tokenizer::Tokenizer;
+
+/// Arguments of `entrl generate`.
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Hugging Face model directory (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, conflicts_with = "config")]
+    pub model: Option<PathBuf>,
+    /// From-scratch model: a JSON file in config.json vocabulary, randomly initialised.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// tokenizer.json (default: the model directory's, or data/tokenizer.json with --config).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Prompts (each is one group).
+    #[arg(required = true)]
+    pub prompts: Vec<String>,
+    /// Wrap each prompt in the ChatML user/assistant template (instruct models).
+    #[arg(long)]
+    pub chat: bool,
+    /// Completions per prompt (group size G).
+    #[arg(short = 'n', long, default_value_t = 1)]
+    pub n: usize,
+    /// Longest completion in tokens.
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    /// Top-k filter (0 = off).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Seed of the random init with --config.
+    #[arg(long, default_value_t = 0)]
+    pub init_seed: u64,
+    /// One JSON object per completion (tokens, log-probs, entropies, top-20, finish reason).
+    #[arg(long)]
+    pub json: bool,
+    /// cpu | cuda | cuda:N
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// ChatML single-turn prompt (SmolLM2/Qwen instruct format).
+pub fn chatml(user: &str) -> String {
+    format!("<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
+}
+
+fn load<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<(Transformer<B>, PathBuf)> {
+    match (&a.model, &a.config) {
+        (Some(dir), _) => Ok((
+            model::load_hf_dir(dir, device)?,
+            a.tokenizer.clone().unwrap_or_else(|| dir.join("tokenizer.json")),
+        )),
+        (None, Some(cfg_path)) => {
+            let cfg = super::misc::read_model_config(cfg_path)?;
+            let w = weights::init_weights(&cfg, a.init_seed);
+            Ok((
+                weights::build_model(&cfg, w, device)?,
+                a.tokenizer
+                    .clone()
+                    .unwrap_or_else(|| Path::new("data/tokenizer.json").into()),
+            ))
+        }
+        (None, None) => bail!("give --model DIR or --config FILE"),
+    }
+}
+
+/// Runs `entrl generate`.
+pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
+    let spec: DeviceSpec = a.device.parse().map_err(anyhow::Error::msg)?;
+    entrl::with_backend!(spec, |B, device| run_on::<B>(&a, &device))
+}
+
+fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()> {
+    let (model, tok_path) = load::<B>(a, device)?;
+    let tok = Tokenizer::from_file(&tok_path)?;
+    if tok.vocab_size > model.config().vocab_size {
+        bail!(
+            "{}: tokenizer has {} tokens but the model only {}",
+            tok_path.display(),
+            tok.vocab_size,
+            model.config().vocab_size
+        );
+    }
+    let texts: Vec<String> = a
+        .prompts
+        .iter()
+        .map(|p| if a.chat { chatml(p) } else { p.clone() })
+        .collect();
+    let prompts: Vec<Vec<u32>> = texts.iter().map(|t| tok.encode(t)).collect();
+    if let Some(i) = prompts.iter().position(Vec::is_empty) {
+        bail!("prompt {i} encodes to no tokens");
+    }
+    let mut eos = model.config().eos_ids();
+    for s in ["<|im_end|>", "<eos>", "<|endoftext|>"] {
+        if let Some(id) = tok.token_id(s)
+            && !eos.contains(&id)
+        {
+            eos.push(id);
+        }
+    }
+    let sampling = SamplingParams {
+        temperature: a.temperature,
+        top_p: a.top_p,
+        top_k: a.top_k,
+        ..Default::default()
+    };
+    sampling.validate().map_err(anyhow::Error::msg)?;
+    let cfg = RolloutConfig {
+        group_size: a.n,
+        max_new_tokens: a.max_new_tokens,
+        sampling,
+        eos_ids: eos,
+        seed: a.seed,
+        first_prompt_index: 0,
+    };
+    let out = generate(&model, &prompts, &cfg);
+    for c in &out {
+        let text = tok.decode(&c.tokens, true);
+        if a.json {
+            let mut v = serde_json::to_value(c)?;
+            v["prompt"] = serde_json::json!(a.prompts[c.prompt_index]);
+            v["text"] = serde_json::json!(text);
+            println!("{}", serde_json::to_string(&v)?);
+        } else {
+            let mean_h = c.entropies.iter().sum::<f32>() / c.entropies.len().max(1) as f32;
+            println!(
+                "=== prompt {} sample {} ({:?}, {} tokens, mean entropy {:.3} nats)",
+                c.prompt_index,
+                c.sample_index,
+                c.finish_reason,
+                c.tokens.len(),
+                mean_h
+            );
+            println!("{}", text);
+            let per_tok: Vec<String> = c
+                .tokens
+                .iter()
+                .zip(&c.entropies)
+                .map(|(&t, h)| format!("{:?}:{h:.2}", tok.decode(&[t], true)))
+                .collect();
+            println!("--- per-token entropy: {}", per_tok.join(" "));
+        }
+    }
+    Ok(())
+}

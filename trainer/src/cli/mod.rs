@@ -1,0 +1,5 @@
+//! Subcommand implementations (thin: argument handling and printing).
+
+pub mod bench;
+pub mod generate;
+pub mod misc;

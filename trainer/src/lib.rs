@@ -1,0 +1,13 @@
+//! entrl: reinforcement-learning fine-tuning of small transformers on burn, with per-token entropy
+//! dynamics as a first-class signal.
+//!
+//! Layers, bottom up: [`model`] (Llama-family transformer, KV cache, HF/GGUF interop),
+//! [`tokenizer`], [`rollout`] (batched sampling with per-token statistics), [`scoring`] (the
+//! teacher-forced pass objectives share), [`backend`] (which burn backend runs it).
+
+pub mod backend;
+pub mod bench;
+pub mod model;
+pub mod rollout;
+pub mod scoring;
+pub mod tokenizer;

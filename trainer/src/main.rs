@@ -1,0 +1,47 @@
+//! The `entrl` command line. Parsing and wiring only; the work lives in the library.
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// entrl: RL fine-tuning of small transformers with entropy dynamics as a first-class signal.
+#[derive(Parser)]
+#[command(name = "entrl", version, about)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sample completions with per-token entropy from a model directory or a from-scratch config.
+    Generate(cli::generate::GenerateArgs),
+    /// Convert a GGUF file (e.g. SmolLM2-135M-Instruct Q4_1) into a Hugging Face directory.
+    ImportGguf(cli::misc::ImportArgs),
+    /// Write the synthetic tasks' character-level tokenizer.json.
+    SyntheticTokenizer(cli::misc::TokenizerArgs),
+    /// Rollout and scoring throughput next to this machine's matmul GFLOP/s.
+    Bench(cli::bench::BenchArgs),
+    /// Write a seeded from-scratch model as a Hugging Face directory.
+    Init(cli::misc::InitArgs),
+    /// Load a Hugging Face directory and save it again through entrl's writer.
+    Resave(cli::misc::ResaveArgs),
+    /// Print the logits of one token sequence as JSON (cross-checks with other tools).
+    Logits(cli::misc::LogitsArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match Args::parse().cmd {
+        Cmd::Generate(a) => cli::generate::run(a),
+        Cmd::ImportGguf(a) => cli::misc::import(a),
+        Cmd::SyntheticTokenizer(a) => cli::misc::tokenizer(a),
+        Cmd::Bench(a) => cli::bench::run(a),
+        Cmd::Init(a) => cli::misc::init(a),
+        Cmd::Resave(a) => cli::misc::resave(a),
+        Cmd::Logits(a) => cli::misc::logits(a),
+    }
+}

@@ -1,0 +1,136 @@
+//! The policy model: config, transformer, KV cache, and Hugging Face / GGUF interop.
+
+pub mod cache;
+pub mod config;
+pub mod gguf;
+pub mod transformer;
+pub mod weights;
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+
+pub use cache::KvCache;
+pub use config::ModelConfig;
+pub use transformer::Transformer;
+pub use weights::{Weights, WeightsError};
+
+/// Errors loading or saving a Hugging Face model directory; every message names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum HfDirError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// `config.json` is not valid JSON for a Llama-family config.
+    #[error("{path}: {msg}")]
+    Config {
+        /// The file.
+        path: String,
+        /// Parser or validation message.
+        msg: String,
+    },
+    /// Weights problem (missing tensor, wrong shape, corrupt file).
+    #[error("{dir}: {source}")]
+    Weights {
+        /// The directory.
+        dir: String,
+        /// Cause.
+        source: WeightsError,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HfDirError + '_ {
+    move |source| HfDirError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads `config.json` from a model directory.
+pub fn read_config(dir: &Path) -> Result<ModelConfig, HfDirError> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let cfg: ModelConfig = serde_json::from_str(&text).map_err(|e| HfDirError::Config {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    cfg.validate().map_err(|e| HfDirError::Config {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    Ok(cfg)
+}
+
+/// Reads all weights of a directory: `model.safetensors`, or the shards listed in
+/// `model.safetensors.index.json`.
+pub fn read_dir_weights(dir: &Path) -> Result<Weights, HfDirError> {
+    let wrap = |source| HfDirError::Weights {
+        dir: dir.display().to_string(),
+        source,
+    };
+    let single = dir.join("model.safetensors");
+    if single.exists() {
+        return weights::read_safetensors(&single).map_err(wrap);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    let text = std::fs::read_to_string(&index).map_err(io(&index))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| HfDirError::Config {
+        path: index.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    let mut shards: Vec<String> = v["weight_map"]
+        .as_object()
+        .map(|m| m.values().filter_map(|s| s.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    shards.sort();
+    shards.dedup();
+    let mut all = Weights::new();
+    for s in shards {
+        all.extend(weights::read_safetensors(&dir.join(s)).map_err(wrap)?);
+    }
+    Ok(all)
+}
+
+/// Loads a Hugging Face Llama/Qwen2 directory.
+pub fn load_hf_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<Transformer<B>, HfDirError> {
+    let cfg = read_config(dir)?;
+    let w = read_dir_weights(dir)?;
+    weights::build_model(&cfg, w, device).map_err(|source| HfDirError::Weights {
+        dir: dir.display().to_string(),
+        source,
+    })
+}
+
+/// Writes `config.json` and `model.safetensors` (f32) so `transformers` loads the directory as is.
+pub fn save_hf_dir<B: Backend>(model: &Transformer<B>, dir: &Path) -> Result<(), HfDirError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    write_config(model.config(), dir)?;
+    let path = dir.join("model.safetensors");
+    weights::write_safetensors(&weights::model_weights(model), &path).map_err(|source| HfDirError::Weights {
+        dir: dir.display().to_string(),
+        source,
+    })
+}
+
+/// Writes `config.json` (with HF's `architectures` filled in when empty).
+pub fn write_config(cfg: &ModelConfig, dir: &Path) -> Result<(), HfDirError> {
+    let mut cfg = cfg.clone();
+    if cfg.architectures.is_empty() {
+        cfg.architectures = vec![
+            if cfg.model_type == "qwen2" {
+                "Qwen2ForCausalLM"
+            } else {
+                "LlamaForCausalLM"
+            }
+            .into(),
+        ];
+    }
+    let path = dir.join("config.json");
+    let text = serde_json::to_string_pretty(&cfg).expect("config serialises");
+    std::fs::write(&path, text + "\n").map_err(io(&path))
+}

@@ -1,0 +1,250 @@
+//! Llama-family decoder (RMSNorm, rotary embeddings, SwiGLU, grouped-query attention).
+//!
+//! Weights are kept in Hugging Face layout (`[out, in]` for projections) so that loading and saving
+//! `model.safetensors` is a name lookup with no transposes; burn-flex multiplies strided (transposed)
+//! views without copying them. Shapes in comments: B batch, T new tokens, S cached+new keys,
+//! D hidden, H query heads, K kv heads, R = H/K, E head dim, F MLP width, V vocab.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::cache::KvCache;
+use super::config::ModelConfig;
+
+/// `x [.., in] · Wᵀ` for an HF-layout weight `[out, in]`, plus optional bias.
+fn linear<B: Backend>(x: Tensor<B, 3>, w: &Param<Tensor<B, 2>>, b: Option<&Param<Tensor<B, 1>>>) -> Tensor<B, 3> {
+    let [bsz, t, d_in] = x.dims();
+    let w = w.val();
+    let d_out = w.dims()[0];
+    let y = x.reshape([bsz * t, d_in]).matmul(w.transpose());
+    let y = match b {
+        Some(b) => y + b.val().unsqueeze::<2>(),
+        None => y,
+    };
+    y.reshape([bsz, t, d_out])
+}
+
+/// RMSNorm over the last dim, weight `[D]` (HF computes it in f32, as we do).
+fn rms_norm<B: Backend>(x: Tensor<B, 3>, w: &Param<Tensor<B, 1>>, eps: f64) -> Tensor<B, 3> {
+    let rms = (x.clone().square().mean_dim(2) + eps).sqrt(); // [B, T, 1]
+    (x / rms) * w.val().unsqueeze::<3>()
+}
+
+/// One decoder block. Field names mirror HF's `model.layers.{i}.*` tensors.
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    /// `input_layernorm.weight` [D]
+    pub input_layernorm: Param<Tensor<B, 1>>,
+    /// `self_attn.q_proj.weight` [H·E, D]
+    pub q_proj: Param<Tensor<B, 2>>,
+    /// `self_attn.k_proj.weight` [K·E, D]
+    pub k_proj: Param<Tensor<B, 2>>,
+    /// `self_attn.v_proj.weight` [K·E, D]
+    pub v_proj: Param<Tensor<B, 2>>,
+    /// q/k/v biases (Qwen2-style), each [out]
+    pub q_bias: Option<Param<Tensor<B, 1>>>,
+    /// k bias
+    pub k_bias: Option<Param<Tensor<B, 1>>>,
+    /// v bias
+    pub v_bias: Option<Param<Tensor<B, 1>>>,
+    /// `self_attn.o_proj.weight` [D, H·E]
+    pub o_proj: Param<Tensor<B, 2>>,
+    /// `post_attention_layernorm.weight` [D]
+    pub post_attention_layernorm: Param<Tensor<B, 1>>,
+    /// `mlp.gate_proj.weight` [F, D]
+    pub gate_proj: Param<Tensor<B, 2>>,
+    /// `mlp.up_proj.weight` [F, D]
+    pub up_proj: Param<Tensor<B, 2>>,
+    /// `mlp.down_proj.weight` [D, F]
+    pub down_proj: Param<Tensor<B, 2>>,
+}
+
+/// Rotary tables for one forward call: cos and sin, each `[B, 1, T, E/2]`.
+#[derive(Clone, Debug)]
+pub struct Rope<B: Backend> {
+    cos: Tensor<B, 4>,
+    sin: Tensor<B, 4>,
+}
+
+impl<B: Backend> Rope<B> {
+    /// Tables for explicit per-row positions (`positions[b][t]`), computed in f64 on the host.
+    pub fn new(positions: &[Vec<usize>], head_dim: usize, theta: f64, device: &B::Device) -> Self {
+        let (bsz, t, half) = (positions.len(), positions[0].len(), head_dim / 2);
+        let mut cos = Vec::with_capacity(bsz * t * half);
+        let mut sin = Vec::with_capacity(bsz * t * half);
+        for row in positions {
+            assert_eq!(row.len(), t, "rope: ragged positions");
+            for &p in row {
+                for i in 0..half {
+                    let inv_freq = 1.0 / theta.powf((2 * i) as f64 / head_dim as f64);
+                    let a = p as f64 * inv_freq;
+                    cos.push(a.cos() as f32);
+                    sin.push(a.sin() as f32);
+                }
+            }
+        }
+        let shape = [bsz, 1, t, half];
+        Self {
+            cos: Tensor::from_data(TensorData::new(cos, shape), device),
+            sin: Tensor::from_data(TensorData::new(sin, shape), device),
+        }
+    }
+
+    /// HF "rotate-half" rotation of `x [B, heads, T, E]`: pairs (i, i + E/2) rotate together.
+    fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let half = x.dims()[3] / 2;
+        let x1 = x.clone().narrow(3, 0, half);
+        let x2 = x.narrow(3, half, half);
+        let out1 = x1.clone() * self.cos.clone() - x2.clone() * self.sin.clone();
+        let out2 = x2 * self.cos.clone() + x1 * self.sin.clone();
+        Tensor::cat(vec![out1, out2], 3)
+    }
+}
+
+/// Additive attention bias `[B, 1, T, S]`: 0 where a query may attend, a large negative value
+/// elsewhere (causal order and left padding). Finite so that all-masked pad rows stay NaN-free.
+pub const MASKED: f32 = -1e9;
+
+/// Builds the bias for `t_new` queries at the end of `s_total` keys, where row `b` has its first
+/// `pad[b]` key positions masked (left padding).
+pub fn attention_bias<B: Backend>(pad: &[usize], t_new: usize, s_total: usize, device: &B::Device) -> Tensor<B, 4> {
+    let mut v = Vec::with_capacity(pad.len() * t_new * s_total);
+    for &p in pad {
+        for q in 0..t_new {
+            let q_abs = s_total - t_new + q;
+            for k in 0..s_total {
+                v.push(if k < p || k > q_abs { MASKED } else { 0.0 });
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(v, [pad.len(), 1, t_new, s_total]), device)
+}
+
+impl<B: Backend> Block<B> {
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &Rope<B>,
+        bias: &Tensor<B, 4>,
+        cfg: &ModelConfig,
+        cache: Option<(&mut KvCache<B>, usize)>,
+    ) -> Tensor<B, 3> {
+        let [bsz, t, _] = x.dims();
+        let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
+        let rep = nh / nkv;
+
+        let h = rms_norm(x.clone(), &self.input_layernorm, cfg.rms_norm_eps);
+        let q = linear(h.clone(), &self.q_proj, self.q_bias.as_ref());
+        let k = linear(h.clone(), &self.k_proj, self.k_bias.as_ref());
+        let v = linear(h, &self.v_proj, self.v_bias.as_ref());
+        // [B, T, heads·E] -> [B, heads, T, E]
+        let q = rope.apply(q.reshape([bsz, t, nh, hd]).swap_dims(1, 2));
+        let k = rope.apply(k.reshape([bsz, t, nkv, hd]).swap_dims(1, 2));
+        let v = v.reshape([bsz, t, nkv, hd]).swap_dims(1, 2);
+
+        // Keys/values over all positions so far: [B, K, S, E].
+        let (k, v) = match cache {
+            Some((cache, layer)) => cache.append(layer, k, v),
+            None => (k, v),
+        };
+        let s = k.dims()[2];
+
+        // Grouped-query attention without copying K/V: fold the R query heads that share a kv head
+        // into the query axis. q [B, H, T, E] -> [B, K, R·T, E] (head h = kv·R + r, row r·T + t).
+        let q = q.reshape([bsz, nkv, rep * t, hd]);
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt()); // [B, K, R·T, S]
+        let scores = scores + bias.clone().repeat_dim(2, rep);
+        let probs = softmax(scores, 3);
+        let ctx = probs.matmul(v); // [B, K, R·T, E]
+        let ctx = ctx.reshape([bsz, nh, t, hd]).swap_dims(1, 2).reshape([bsz, t, nh * hd]);
+        let x = x + linear(ctx, &self.o_proj, None);
+        debug_assert_eq!(bias.dims()[3], s);
+
+        let h = rms_norm(x.clone(), &self.post_attention_layernorm, cfg.rms_norm_eps);
+        let gate = silu(linear(h.clone(), &self.gate_proj, None));
+        let up = linear(h, &self.up_proj, None);
+        x + linear(gate * up, &self.down_proj, None)
+    }
+}
+
+/// The whole causal LM.
+#[derive(Module, Debug)]
+pub struct Transformer<B: Backend> {
+    /// `model.embed_tokens.weight` [V, D]
+    pub embed_tokens: Param<Tensor<B, 2>>,
+    /// `model.layers.*`
+    pub layers: Vec<Block<B>>,
+    /// `model.norm.weight` [D]
+    pub norm: Param<Tensor<B, 1>>,
+    /// `lm_head.weight` [V, D]; `None` when tied to `embed_tokens`.
+    pub lm_head: Option<Param<Tensor<B, 2>>>,
+    /// Hyper-parameters (not trainable, not persisted as a tensor).
+    #[module(skip)]
+    pub config: ModelConfig,
+}
+
+impl<B: Backend> Transformer<B> {
+    /// Hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Final hidden states `[B, T, D]` (after the last RMSNorm) for `tokens [B, T]`.
+    ///
+    /// `positions[b][t]` are rotary positions, `bias` the additive mask `[B, 1, T, S]`. With a cache,
+    /// the new keys/values are appended to it and attention runs over everything cached.
+    pub fn forward_hidden(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        rope: &Rope<B>,
+        bias: &Tensor<B, 4>,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let cfg = self.config();
+        let [bsz, t] = tokens.dims();
+        let ids = tokens.reshape([bsz * t]);
+        let mut x = self
+            .embed_tokens
+            .val()
+            .select(0, ids)
+            .reshape([bsz, t, cfg.hidden_size]);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let c = cache.as_deref_mut().map(|c| (c, i));
+            x = layer.forward(x, rope, bias, cfg, c);
+        }
+        if let Some(c) = cache {
+            c.advance(t);
+        }
+        rms_norm(x, &self.norm, cfg.rms_norm_eps)
+    }
+
+    /// The output projection `[V, D]` (the embedding matrix when tied).
+    pub fn head_weight(&self) -> Tensor<B, 2> {
+        match &self.lm_head {
+            Some(w) => w.val(),
+            None => self.embed_tokens.val(),
+        }
+    }
+
+    /// Logits `[B, T, V]` from hidden states `[B, T, D]`.
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [bsz, t, d] = hidden.dims();
+        let w = self.head_weight(); // [V, D]
+        let v = w.dims()[0];
+        hidden.reshape([bsz * t, d]).matmul(w.transpose()).reshape([bsz, t, v])
+    }
+
+    /// Plain full-sequence forward (no padding, positions 0..T): logits `[B, T, V]`.
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [bsz, t] = tokens.dims();
+        let device = tokens.device();
+        let cfg = self.config();
+        let positions = vec![(0..t).collect::<Vec<_>>(); bsz];
+        let rope = Rope::new(&positions, cfg.head_dim(), cfg.rope_theta, &device);
+        let bias = attention_bias(&vec![0; bsz], t, t, &device);
+        let h = self.forward_hidden(tokens, &rope, &bias, None);
+        self.logits(h)
+    }
+}

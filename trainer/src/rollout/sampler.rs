@@ -1,0 +1,238 @@
+//! Per-row token statistics and sampling on the host, from one row of logits `[V]`.
+//!
+//! Statistics (sampled-token log-prob, full-vocabulary entropy, top-k log-probs) are computed in f64
+//! from the logits scaled by `stats_temperature` (1.0 = the model's raw distribution, SPEC §0);
+//! sampling uses its own `temperature`, `top_k`, `top_p`. Each completion owns a seeded RNG, so a
+//! completion does not depend on which other rows share its batch.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// How to draw the next token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingParams {
+    /// Softmax temperature for sampling; 0 means greedy (argmax, lowest id on ties).
+    pub temperature: f64,
+    /// Keep only the k most likely tokens (0 = off).
+    pub top_k: usize,
+    /// Nucleus: keep the smallest set of tokens whose probability reaches p (1.0 = off).
+    pub top_p: f64,
+    /// Temperature of the distribution whose log-probs/entropies are reported (1.0 = raw model).
+    pub stats_temperature: f64,
+    /// How many top log-probs to return per generated token.
+    pub top_logprobs: usize,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            stats_temperature: 1.0,
+            top_logprobs: 20,
+        }
+    }
+}
+
+impl SamplingParams {
+    /// Checks ranges; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return Err(format!("temperature must be >= 0, got {}", self.temperature));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(format!("top_p must be in (0, 1], got {}", self.top_p));
+        }
+        if !(self.stats_temperature > 0.0 && self.stats_temperature.is_finite()) {
+            return Err(format!("stats_temperature must be > 0, got {}", self.stats_temperature));
+        }
+        Ok(())
+    }
+}
+
+/// What one step reports about the token it chose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenStep {
+    /// The chosen token.
+    pub token: u32,
+    /// Its log-probability under the stats distribution.
+    pub logprob: f32,
+    /// Entropy (nats) of the stats distribution over the full vocabulary.
+    pub entropy: f32,
+    /// The `top_logprobs` most likely tokens with their log-probs, most likely first.
+    pub top: Vec<(u32, f32)>,
+}
+
+/// Log-sum-exp and entropy of `softmax(z / t)` in f64: `H = logZ − Σ p·(z/t)`.
+pub fn logz_and_entropy(logits: &[f32], t: f64) -> (f64, f64) {
+    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &z| m.max(z as f64 / t));
+    let mut sum = 0.0;
+    let mut sum_pz = 0.0;
+    for &z in logits {
+        let zs = z as f64 / t;
+        let e = (zs - max).exp();
+        sum += e;
+        sum_pz += e * zs;
+    }
+    let logz = max + sum.ln();
+    (logz, logz - sum_pz / sum)
+}
+
+/// Indices of the `k` largest logits, largest first (ties: lower id first).
+fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
+    let k = k.min(logits.len());
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    let cmp = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
+    if k < idx.len() && k > 0 {
+        idx.select_nth_unstable_by(k - 1, cmp);
+        idx.truncate(k);
+    }
+    idx.sort_by(cmp);
+    idx.truncate(k);
+    idx
+}
+
+/// Chooses a token from `logits` and reports its statistics.
+pub fn step(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> TokenStep {
+    let token = choose(logits, p, rng);
+    let (logz, entropy) = logz_and_entropy(logits, p.stats_temperature);
+    let lp = |i: usize| (logits[i] as f64 / p.stats_temperature - logz) as f32;
+    let top = top_indices(logits, p.top_logprobs)
+        .into_iter()
+        .map(|i| (i as u32, lp(i)))
+        .collect();
+    TokenStep {
+        token: token as u32,
+        logprob: lp(token),
+        entropy: entropy as f32,
+        top,
+    }
+}
+
+fn choose(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> usize {
+    if p.temperature == 0.0 {
+        return top_indices(logits, 1)[0];
+    }
+    // Candidate set: all tokens, or the top-k; sorted by logit when a nucleus cut is needed.
+    let mut cand: Vec<usize> = if p.top_k > 0 {
+        top_indices(logits, p.top_k)
+    } else if p.top_p < 1.0 {
+        top_indices(logits, logits.len())
+    } else {
+        (0..logits.len()).collect()
+    };
+    let max = cand.iter().fold(f64::NEG_INFINITY, |m, &i| m.max(logits[i] as f64));
+    let mut w: Vec<f64> = cand
+        .iter()
+        .map(|&i| ((logits[i] as f64 - max) / p.temperature).exp())
+        .collect();
+    if p.top_p < 1.0 {
+        let total: f64 = w.iter().sum();
+        let mut acc = 0.0;
+        let mut keep = w.len();
+        for (j, x) in w.iter().enumerate() {
+            acc += x / total;
+            if acc >= p.top_p {
+                keep = j + 1;
+                break;
+            }
+        }
+        cand.truncate(keep);
+        w.truncate(keep);
+    }
+    let total: f64 = w.iter().sum();
+    let mut u = rng.random::<f64>() * total;
+    for (j, x) in w.iter().enumerate() {
+        u -= x;
+        if u < 0.0 {
+            return cand[j];
+        }
+    }
+    *cand.last().expect("non-empty vocabulary")
+}
+
+/// The RNG of one completion: a pure function of (seed, prompt index, sample index).
+pub fn row_rng(seed: u64, prompt: usize, sample: usize) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(((prompt as u64) << 32) | sample as u64);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy_of_uniform_is_ln_v() {
+        let (_, h) = logz_and_entropy(&[0.5; 7], 1.0);
+        assert!((h - 7f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn entropy_matches_direct_formula() {
+        let z = [1.0f32, -2.0, 0.3, 4.0, 4.0];
+        let m = z.iter().map(|&x| (x as f64).exp()).sum::<f64>();
+        let direct: f64 = z
+            .iter()
+            .map(|&x| {
+                let p = (x as f64).exp() / m;
+                -p * p.ln()
+            })
+            .sum();
+        assert!((logz_and_entropy(&z, 1.0).1 - direct).abs() < 1e-12);
+    }
+
+    #[test]
+    fn greedy_picks_argmax_lowest_id_on_tie() {
+        let p = SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        };
+        let s = step(&[0.0, 3.0, 3.0, 1.0], &p, &mut row_rng(0, 0, 0));
+        assert_eq!(s.token, 1);
+        assert_eq!(s.top[0].0, 1);
+        assert_eq!(s.top[1].0, 2);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_top_p_tiny_is_greedy() {
+        let z = [0.1f32, 0.2, 2.0, 0.3];
+        for p in [
+            SamplingParams {
+                top_k: 1,
+                ..Default::default()
+            },
+            SamplingParams {
+                top_p: 1e-6,
+                ..Default::default()
+            },
+        ] {
+            for s in 0..20 {
+                assert_eq!(step(&z, &p, &mut row_rng(s, 0, 0)).token, 2);
+            }
+        }
+    }
+
+    #[test]
+    fn sampling_frequencies_follow_softmax() {
+        // p = softmax([0, ln 3]) = [0.25, 0.75]
+        let z = [0.0f32, 3f32.ln()];
+        let p = SamplingParams::default();
+        let mut rng = row_rng(7, 0, 0);
+        let ones = (0..20000).filter(|_| step(&z, &p, &mut rng).token == 1).count();
+        let f = ones as f64 / 20000.0;
+        assert!((f - 0.75).abs() < 0.015, "frequency {f}");
+    }
+
+    #[test]
+    fn row_rngs_differ_by_stream() {
+        let a: u64 = row_rng(1, 0, 0).random();
+        let b: u64 = row_rng(1, 0, 1).random();
+        let c: u64 = row_rng(1, 0, 0).random();
+        assert_ne!(a, b);
+        assert_eq!(a, c);
+    }
+}
