@@ -7,7 +7,9 @@
 
 pub mod backend;
 pub mod bench;
+pub mod data;
 pub mod model;
+pub mod objectives;
 pub mod rollout;
 pub mod scoring;
 pub mod tokenizer;
