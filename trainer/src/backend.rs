@@ -63,6 +63,30 @@ macro_rules! with_backend {
     }};
 }
 
+/// Like [`with_backend!`] but binds the autodiff (training) backend.
+#[macro_export]
+macro_rules! with_train_backend {
+    ($spec:expr, |$b:ident, $device:ident| $body:expr) => {{
+        match $spec {
+            $crate::backend::DeviceSpec::Cpu => {
+                type $b = $crate::backend::CpuTrain;
+                let $device = Default::default();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::DeviceSpec::Cuda(i) => {
+                type $b = $crate::backend::GpuTrain;
+                let $device = burn::backend::cuda::CudaDevice::new(i);
+                $body
+            }
+            #[cfg(not(feature = "cuda"))]
+            $crate::backend::DeviceSpec::Cuda(_) => {
+                anyhow::bail!("this binary was built without CUDA; rebuild with `--features cuda`")
+            }
+        }
+    }};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

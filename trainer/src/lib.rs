@@ -7,9 +7,12 @@
 
 pub mod backend;
 pub mod bench;
+pub mod config;
 pub mod data;
+pub mod eval;
 pub mod model;
 pub mod objectives;
 pub mod rollout;
 pub mod scoring;
 pub mod tokenizer;
+pub mod train;

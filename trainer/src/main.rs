@@ -14,6 +14,8 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Train from a TOML run file (supervised warm-up, then GRPO/RLOO), or resume a run directory.
+    Train(cli::train::TrainArgs),
     /// Sample completions with per-token entropy from a model directory or a from-scratch config.
     Generate(cli::generate::GenerateArgs),
     /// Convert a GGUF file (e.g. SmolLM2-135M-Instruct Q4_1) into a Hugging Face directory.
@@ -36,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Args::parse().cmd {
+        Cmd::Train(a) => cli::train::run(a),
         Cmd::Generate(a) => cli::generate::run(a),
         Cmd::ImportGguf(a) => cli::misc::import(a),
         Cmd::SyntheticTokenizer(a) => cli::misc::tokenizer(a),

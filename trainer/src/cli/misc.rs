@@ -62,14 +62,7 @@ pub struct InitArgs {
 
 /// Reads a model config from JSON or TOML, validated; errors name the file.
 pub fn read_model_config(path: &std::path::Path) -> anyhow::Result<entrl::model::ModelConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let cfg: entrl::model::ModelConfig = if path.extension().is_some_and(|e| e == "toml") {
-        toml::from_str(&text).with_context(|| format!("{}: invalid model config", path.display()))?
-    } else {
-        serde_json::from_str(&text).with_context(|| format!("{}: invalid model config", path.display()))?
-    };
-    cfg.validate().with_context(|| path.display().to_string())?;
-    Ok(cfg)
+    entrl::model::read_model_config_file(path)
 }
 
 /// Writes a seeded from-scratch model as a Hugging Face directory.

@@ -134,3 +134,17 @@ pub fn write_config(cfg: &ModelConfig, dir: &Path) -> Result<(), HfDirError> {
     let text = serde_json::to_string_pretty(&cfg).expect("config serialises");
     std::fs::write(&path, text + "\n").map_err(io(&path))
 }
+
+/// Reads a from-scratch model config from `.json` or `.toml` (config.json vocabulary), validated;
+/// errors name the file.
+pub fn read_model_config_file(path: &Path) -> anyhow::Result<ModelConfig> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: ModelConfig = if path.extension().is_some_and(|e| e == "toml") {
+        toml::from_str(&text).with_context(|| format!("{}: invalid model config", path.display()))?
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid model config", path.display()))?
+    };
+    cfg.validate().with_context(|| path.display().to_string())?;
+    Ok(cfg)
+}

@@ -128,7 +128,7 @@ pub fn init_weights(cfg: &ModelConfig, seed: u64) -> Weights {
 }
 
 /// Stable parameter id from the HF name, so optimizer state maps to parameters across runs.
-fn param_id(name: &str) -> ParamId {
+pub fn param_id(name: &str) -> ParamId {
     // FNV-1a: tiny, stable across platforms and Rust versions (unlike `DefaultHasher`).
     let h = name
         .bytes()

@@ -1,0 +1,403 @@
+//! The sections of a run file. Every struct rejects unknown keys; defaults follow TRL/verl where
+//! the meaning is the same (CONVENTIONS.md), and SPEC.md's assumptions are values here.
+
+use std::path::PathBuf;
+
+use entrl_rewards::{Extractor, RewardFn};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Template;
+use crate::data::jsonl::JsonlFormat;
+use crate::data::tasks::SyntheticTask;
+use crate::objectives::{AdvantageEstimator, LossType, ScaleRewards};
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// Seeds model init, data order and sampling.
+    #[serde(default)]
+    pub seed: u64,
+    /// `cpu` or `cuda:N`.
+    #[serde(default = "d_device")]
+    pub device: String,
+    /// Run directory (config, metrics, checkpoints).
+    pub output_dir: PathBuf,
+    /// The policy.
+    pub model: ModelSection,
+    /// Train and held-out problems.
+    pub data: DataSection,
+    /// Reward functions and weights.
+    #[serde(default = "d_rewards")]
+    pub rewards: Vec<RewardEntry>,
+    /// Supervised warm-up (steps = 0: none).
+    #[serde(default)]
+    pub sft: SftSection,
+    /// Reinforcement learning.
+    #[serde(default)]
+    pub rl: RlSection,
+    /// Held-out evaluation.
+    #[serde(default)]
+    pub eval: EvalSection,
+    /// Checkpointing.
+    #[serde(default)]
+    pub checkpoint: CheckpointSection,
+}
+
+fn d_device() -> String {
+    "cpu".into()
+}
+fn d_rewards() -> Vec<RewardEntry> {
+    vec![RewardEntry {
+        function: RewardFn::Accuracy {
+            extractor: Extractor::Hash,
+        },
+        weight: 1.0,
+    }]
+}
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// A Hugging Face directory to start from (pretrained).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// A from-scratch model config file (HF config.json vocabulary, .toml or .json).
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// tokenizer.json (default: the model directory's, or data/tokenizer.json from scratch).
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
+}
+
+/// Training and evaluation problems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Training problems.
+    pub train: SourceSpec,
+    /// Held-out problems (default: the training task with `eval_seed`).
+    #[serde(default)]
+    pub eval: Option<SourceSpec>,
+    /// Prompt template.
+    #[serde(default = "d_template")]
+    pub template: Template,
+    /// Seed of the held-out synthetic problems (distinct from training's).
+    #[serde(default = "d_eval_seed")]
+    pub eval_seed: u64,
+}
+
+fn d_template() -> Template {
+    Template::Plain
+}
+fn d_eval_seed() -> u64 {
+    1_000_003
+}
+
+/// A synthetic task (a table with `kind`) or a JSONL file (a table with `path`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum SourceSpec {
+    /// `{ kind = "arithmetic", ... }`
+    Synthetic(SyntheticTask),
+    /// `{ path = "...", format = "gsm8k" }`
+    Jsonl(JsonlSpec),
+}
+
+impl<'de> Deserialize<'de> for SourceSpec {
+    // Explicit dispatch instead of serde's untagged matching, so the inner error ("unknown field
+    // `digitz`") reaches the user instead of "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = toml::Value::deserialize(d)?;
+        let t = v
+            .as_table()
+            .ok_or_else(|| D::Error::custom("expected a table with 'kind' (synthetic task) or 'path' (JSONL file)"))?;
+        if t.contains_key("kind") {
+            v.try_into()
+                .map(Self::Synthetic)
+                .map_err(|e| D::Error::custom(e.message()))
+        } else if t.contains_key("path") {
+            v.try_into().map(Self::Jsonl).map_err(|e| D::Error::custom(e.message()))
+        } else {
+            Err(D::Error::custom(
+                "expected 'kind' (synthetic task: arithmetic, countdown) or 'path' (JSONL file)",
+            ))
+        }
+    }
+}
+
+/// A JSONL dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlSpec {
+    /// The file.
+    pub path: PathBuf,
+    /// Field layout.
+    #[serde(default = "d_format")]
+    pub format: JsonlFormat,
+    /// `data_source` label (default: the parent folder's name).
+    #[serde(default)]
+    pub data_source: Option<String>,
+}
+
+fn d_format() -> JsonlFormat {
+    JsonlFormat::Auto
+}
+
+/// One weighted reward function: `{ function = { kind = "accuracy", extractor = "hash" }, weight = 1.0 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewardEntry {
+    /// The function.
+    pub function: RewardFn,
+    /// Its weight in the total (TRL's `reward_weights`).
+    #[serde(default = "d_one")]
+    pub weight: f64,
+}
+
+fn d_one() -> f64 {
+    1.0
+}
+
+/// Supervised warm-up on worked solutions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftSection {
+    /// Optimizer steps (0 disables the warm-up).
+    pub steps: u64,
+    /// Problems per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: u64,
+    /// Final lr as a fraction of the peak (cosine).
+    pub min_lr_ratio: f64,
+    /// Global-norm clip (0 = off).
+    pub max_grad_norm: f64,
+    /// Decoupled weight decay on matrices.
+    pub weight_decay: f64,
+}
+
+impl Default for SftSection {
+    fn default() -> Self {
+        Self {
+            steps: 0,
+            batch_size: 32,
+            learning_rate: 1e-3,
+            warmup_steps: 20,
+            min_lr_ratio: 0.1,
+            max_grad_norm: 1.0,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// GRPO family / RLOO. Names follow TRL's GRPOConfig.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RlSection {
+    /// Optimizer steps (each on one rollout batch, `num_iterations` times).
+    pub steps: u64,
+    /// Prompts per rollout batch.
+    pub prompts_per_step: usize,
+    /// Completions per prompt (G).
+    pub num_generations: usize,
+    /// Longest completion.
+    pub max_completion_length: usize,
+    /// Rollout sampling temperature.
+    pub temperature: f64,
+    /// Nucleus mass.
+    pub top_p: f64,
+    /// Top-k (0 = off).
+    pub top_k: usize,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: u64,
+    /// Final lr fraction (cosine).
+    pub min_lr_ratio: f64,
+    /// Token-loss aggregation.
+    pub loss_type: LossType,
+    /// Lower clip ε.
+    pub epsilon: f64,
+    /// Upper clip ε (default = `epsilon`; DAPO uses 0.28).
+    pub epsilon_high: Option<f64>,
+    /// KL weight (k3 to the frozen initial policy); 0 loads no reference model.
+    pub beta: f64,
+    /// Advantage baseline.
+    pub advantage_estimator: AdvantageEstimator,
+    /// Std scaling of GRPO advantages.
+    pub scale_rewards: ScaleRewards,
+    /// ε in `(r − mean)/(std + ε)` (TRL: 1e-4).
+    pub advantage_eps: f64,
+    /// Updates per rollout batch (old log-probs from before the first).
+    pub num_iterations: usize,
+    /// Exclude truncated completions from the loss.
+    pub mask_truncated_completions: bool,
+    /// DAPO dynamic sampling: drop groups with equal rewards and refill.
+    pub dynamic_sampling: bool,
+    /// Extra rollout rounds dynamic sampling may spend per step.
+    pub max_resample_rounds: usize,
+    /// Completions per forward/backward (gradient accumulation); 0 = all at once.
+    pub micro_batch_size: usize,
+    /// Global-norm clip (0 = off).
+    pub max_grad_norm: f64,
+    /// Decoupled weight decay on matrices.
+    pub weight_decay: f64,
+    /// AdamW β₂.
+    pub adam_beta2: f64,
+    /// Abort after this many consecutive steps with a NaN/infinite loss or gradient.
+    pub max_consecutive_nonfinite: usize,
+}
+
+impl Default for RlSection {
+    fn default() -> Self {
+        Self {
+            steps: 0,
+            prompts_per_step: 16,
+            num_generations: 8,
+            max_completion_length: 64,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            learning_rate: 1e-6,
+            warmup_steps: 0,
+            min_lr_ratio: 1.0,
+            loss_type: LossType::Dapo,
+            epsilon: 0.2,
+            epsilon_high: None,
+            beta: 0.0,
+            advantage_estimator: AdvantageEstimator::Grpo,
+            scale_rewards: ScaleRewards::Group,
+            advantage_eps: 1e-4,
+            num_iterations: 1,
+            mask_truncated_completions: false,
+            dynamic_sampling: false,
+            max_resample_rounds: 3,
+            micro_batch_size: 0,
+            max_grad_norm: 1.0,
+            weight_decay: 0.0,
+            adam_beta2: 0.999,
+            max_consecutive_nonfinite: 5,
+        }
+    }
+}
+
+impl RlSection {
+    /// Upper clip ε.
+    pub fn epsilon_high(&self) -> f64 {
+        self.epsilon_high.unwrap_or(self.epsilon)
+    }
+}
+
+/// Held-out evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// Held-out problems (first N of the eval source).
+    pub num_problems: usize,
+    /// Evaluate greedy accuracy every N RL steps (0: only before and after RL).
+    pub every: u64,
+    /// Longest completion at evaluation (default: rl.max_completion_length).
+    pub max_completion_length: Option<usize>,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        Self {
+            num_problems: 200,
+            every: 0,
+            max_completion_length: None,
+        }
+    }
+}
+
+/// Checkpointing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointSection {
+    /// Save every N optimizer steps (SFT and RL steps count together); 0 = only at the end.
+    pub save_every: u64,
+    /// Keep the last K checkpoints.
+    pub keep_last: usize,
+}
+
+impl Default for CheckpointSection {
+    fn default() -> Self {
+        Self {
+            save_every: 50,
+            keep_last: 2,
+        }
+    }
+}
+
+fn range(key: &str, v: f64, lo: f64, hi: f64) -> Result<(), String> {
+    if v.is_nan() || v < lo || v > hi {
+        return Err(format!("key '{key}' must be in [{lo}, {hi}], got {v}"));
+    }
+    Ok(())
+}
+
+fn at_least(key: &str, v: usize, lo: usize) -> Result<(), String> {
+    if v < lo {
+        return Err(format!("key '{key}' must be >= {lo}, got {v}"));
+    }
+    Ok(())
+}
+
+impl RunFile {
+    /// Range checks, each naming its key.
+    pub fn validate(&self) -> Result<(), String> {
+        self.device
+            .parse::<crate::backend::DeviceSpec>()
+            .map_err(|m| format!("key 'device': {m}"))?;
+        match (&self.model.path, &self.model.config) {
+            (Some(_), Some(_)) => return Err("keys 'model.path' and 'model.config' exclude each other".into()),
+            (None, None) => return Err("set 'model.path' (pretrained) or 'model.config' (from scratch)".into()),
+            _ => {}
+        }
+        for (k, spec) in [
+            ("data.train", Some(&self.data.train)),
+            ("data.eval", self.data.eval.as_ref()),
+        ] {
+            if let Some(SourceSpec::Synthetic(t)) = spec {
+                t.validate().map_err(|m| format!("key '{k}': {m}"))?;
+            }
+        }
+        for (i, r) in self.rewards.iter().enumerate() {
+            range(&format!("rewards[{i}].weight"), r.weight, -100.0, 100.0)?;
+        }
+        let s = &self.sft;
+        at_least("sft.batch_size", s.batch_size, 1)?;
+        range("sft.learning_rate", s.learning_rate, 0.0, 1.0)?;
+        range("sft.min_lr_ratio", s.min_lr_ratio, 0.0, 1.0)?;
+        range("sft.max_grad_norm", s.max_grad_norm, 0.0, 1e6)?;
+        range("sft.weight_decay", s.weight_decay, 0.0, 1.0)?;
+        let r = &self.rl;
+        at_least("rl.prompts_per_step", r.prompts_per_step, 1)?;
+        at_least("rl.num_generations", r.num_generations, 2)?;
+        at_least("rl.max_completion_length", r.max_completion_length, 1)?;
+        at_least("rl.num_iterations", r.num_iterations, 1)?;
+        range("rl.temperature", r.temperature, 0.0, 10.0)?;
+        if r.temperature == 0.0 {
+            return Err("key 'rl.temperature' must be > 0 for RL (greedy rollouts make identical groups)".into());
+        }
+        range("rl.top_p", r.top_p, 1e-9, 1.0)?;
+        range("rl.learning_rate", r.learning_rate, 0.0, 1.0)?;
+        range("rl.min_lr_ratio", r.min_lr_ratio, 0.0, 1.0)?;
+        range("rl.epsilon", r.epsilon, 0.0, 0.999)?;
+        range("rl.epsilon_high", r.epsilon_high(), 0.0, 10.0)?;
+        range("rl.beta", r.beta, 0.0, 100.0)?;
+        range("rl.advantage_eps", r.advantage_eps, 0.0, 1.0)?;
+        range("rl.max_grad_norm", r.max_grad_norm, 0.0, 1e6)?;
+        range("rl.weight_decay", r.weight_decay, 0.0, 1.0)?;
+        range("rl.adam_beta2", r.adam_beta2, 0.0, 0.999999)?;
+        at_least("rl.max_consecutive_nonfinite", r.max_consecutive_nonfinite, 1)?;
+        at_least("checkpoint.keep_last", self.checkpoint.keep_last, 1)?;
+        at_least("eval.num_problems", self.eval.num_problems, 1)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! Held-out evaluation: greedy accuracy of a model on problems, checked by the reward functions.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::backend::Backend;
+use entrl_rewards::RewardSet;
+
+use crate::data::{Problem, Template};
+use crate::model::Transformer;
+use crate::rollout::{RolloutConfig, SamplingParams, generate};
+use crate::tokenizer::Tokenizer;
+
+/// Greedy evaluation result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GreedyEval {
+    /// Share of problems answered correctly.
+    pub accuracy: f64,
+    /// Per `data_source`: (correct, total).
+    pub per_source: BTreeMap<String, (usize, usize)>,
+    /// Mean completion length (tokens).
+    pub mean_length: f64,
+}
+
+/// How problems are posed and judged.
+pub struct EvalSpec<'a> {
+    /// Tokenizer.
+    pub tok: &'a Tokenizer,
+    /// Prompt template.
+    pub template: Template,
+    /// Reward functions (the first accuracy-type verdict decides correctness).
+    pub rewards: &'a RewardSet,
+    /// Ids that end a completion.
+    pub eos: &'a [u32],
+    /// Longest completion.
+    pub max_new_tokens: usize,
+    /// Problems per generation batch.
+    pub batch: usize,
+}
+
+/// Greedy decoding of every problem (one batch per `spec.batch` problems) and its verdict.
+pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem], spec: &EvalSpec) -> GreedyEval {
+    let EvalSpec {
+        tok,
+        template,
+        rewards,
+        eos,
+        max_new_tokens,
+        batch,
+    } = *spec;
+    let cfg = RolloutConfig {
+        group_size: 1,
+        max_new_tokens,
+        sampling: SamplingParams {
+            temperature: 0.0,
+            top_logprobs: 0,
+            ..Default::default()
+        },
+        eos_ids: eos.to_vec(),
+        seed: 0,
+        first_prompt_index: 0,
+    };
+    let mut per_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let (mut correct, mut len) = (0usize, 0usize);
+    for chunk in problems.chunks(batch.max(1)) {
+        let prompts: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|p| tok.encode(&template.render(&p.question)))
+            .collect();
+        for (c, p) in generate(model, &prompts, &cfg).iter().zip(chunk) {
+            let text = tok.decode(&c.tokens, false);
+            let ok = rewards.score(&text, &p.answer, c.tokens.len()).correct;
+            correct += usize::from(ok);
+            len += c.tokens.len();
+            let e = per_source.entry(p.data_source.clone()).or_default();
+            e.0 += usize::from(ok);
+            e.1 += 1;
+        }
+    }
+    let n = problems.len().max(1) as f64;
+    GreedyEval {
+        accuracy: correct as f64 / n,
+        per_source,
+        mean_length: len as f64 / n,
+    }
+}

@@ -1,0 +1,65 @@
+//! Per-step metrics: one JSON object per line in `metrics.jsonl`, names as verl/TRL users expect.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+/// Appends metric lines; on resume, drops lines past the checkpoint so the file continues exactly.
+pub struct MetricsLog {
+    path: PathBuf,
+}
+
+/// Fields that measure wall-clock time: they legitimately differ between identical runs.
+pub const TIMING_KEYS: [&str; 3] = ["time/step_s", "perf/tokens_per_s", "time/rollout_s"];
+
+impl MetricsLog {
+    /// Opens `run_dir/metrics.jsonl`, keeping only lines with `step <= keep_through`.
+    pub fn open(run_dir: &Path, keep_through: u64) -> anyhow::Result<Self> {
+        let path = run_dir.join("metrics.jsonl");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<Value>(l)
+                        .ok()
+                        .and_then(|v| v["step"].as_u64())
+                        .is_some_and(|s| s <= keep_through)
+                })
+                .collect();
+            let mut body = kept.join("\n");
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            std::fs::write(&path, body)?;
+        }
+        Ok(Self { path })
+    }
+
+    /// Starts an empty file (a fresh run).
+    pub fn open_fresh(&self) -> anyhow::Result<()> {
+        std::fs::write(&self.path, "")?;
+        Ok(())
+    }
+
+    /// Appends one line.
+    pub fn write(&self, m: &Map<String, Value>) -> anyhow::Result<()> {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        writeln!(f, "{}", Value::Object(m.clone()))?;
+        Ok(())
+    }
+}
+
+/// mean, std (population), min, max.
+pub fn summary(x: &[f64]) -> (f64, f64, f64, f64) {
+    if x.is_empty() {
+        return (0.0, 0.0, 0.0, 0.0);
+    }
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let std = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let min = x.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, std, min, max)
+}

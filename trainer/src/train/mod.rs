@@ -1,0 +1,11 @@
+//! The training loop and what it needs: batches, optimizer, checkpoints, metrics, the two phases.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod metrics;
+pub mod optim;
+pub mod rl;
+pub mod run;
+pub mod sft;
+
+pub use run::{RunSummary, train};

@@ -1,0 +1,59 @@
+//! One supervised warm-up step: cross-entropy on worked solutions.
+
+use burn::tensor::backend::AutodiffBackend;
+use serde_json::{Map, Value, json};
+
+use super::batch::sft_batch;
+use super::optim::{AdamW, GradAccum, clip_scale, lr_at};
+use super::run::Ctx;
+use crate::model::Transformer;
+use crate::objectives::sft::sft_loss;
+use crate::scoring::score_tokens;
+
+/// Runs step `phase_step` of the warm-up on problems from `cursor`; returns the new model, the
+/// advanced cursor, and the step's metrics (`None` in place of the model update when the loss or
+/// gradient is not finite: the step is skipped).
+pub fn sft_step<AB: AutodiffBackend>(
+    ctx: &Ctx<AB::InnerBackend>,
+    model: Transformer<AB>,
+    opt: &mut AdamW<AB::InnerBackend>,
+    phase_step: u64,
+    cursor: u64,
+    device: &AB::Device,
+) -> (Transformer<AB>, u64, Map<String, Value>, bool) {
+    let s = &ctx.run.sft;
+    let rows: Vec<(Vec<u32>, Vec<u32>)> = (0..s.batch_size as u64)
+        .map(|k| {
+            let p = ctx.train.get(cursor + k);
+            (
+                ctx.tok.encode(&ctx.run.data.template.render(&p.question)),
+                ctx.tok.encode(&ctx.run.data.template.target(&p.solution)),
+            )
+        })
+        .collect();
+    let (tokens, mask, n_tok) = sft_batch::<AB>(&rows, device);
+    let b = rows.len();
+    let stats = score_tokens(&model, tokens, &vec![0; b], 1.0, 64);
+    let loss = sft_loss(stats.logprobs, mask, n_tok);
+    let loss_v = loss.clone().into_scalar().elem::<f64>();
+    let lr = lr_at(phase_step, s.learning_rate, s.warmup_steps, s.steps, s.min_lr_ratio);
+    let mut m = Map::new();
+    m.insert("loss".into(), json!(loss_v));
+    m.insert("sft/tokens".into(), json!(n_tok));
+    m.insert("lr".into(), json!(lr));
+    if !loss_v.is_finite() {
+        return (model, cursor + b as u64, m, false);
+    }
+    let grads = loss.backward();
+    let mut acc = GradAccum::default();
+    acc.add(&model, &grads);
+    let norm = acc.global_norm();
+    m.insert("grad_norm".into(), json!(norm));
+    if !norm.is_finite() {
+        return (model, cursor + b as u64, m, false);
+    }
+    let model = opt.step(model, &acc, lr, clip_scale(norm, s.max_grad_norm));
+    (model, cursor + b as u64, m, true)
+}
+
+use burn::tensor::ElementConversion;
