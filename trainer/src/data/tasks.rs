@@ -21,6 +21,15 @@ pub enum SyntheticTask {
         /// Allow `*` (single-digit right operand, to keep products short).
         #[serde(default)]
         multiply: bool,
+        /// Allow `-` (default true); `false` gives addition-only chains.
+        #[serde(default = "yes")]
+        subtract: bool,
+        /// A flawed teacher: the *worked solution* of an addition whose ones digits carry drops the
+        /// carry (writes r − 10) with this probability, and continues from the wrong value. The
+        /// gold answer stays correct, so a verifier can teach the model to beat its teacher.
+        /// 0 (default) gives a perfect teacher.
+        #[serde(default)]
+        teacher_carry_error: f64,
     },
     /// Reach `target` from the given numbers with `+ - *`; the solution is the equation.
     Countdown {
@@ -43,7 +52,17 @@ impl SyntheticTask {
     /// Range checks; messages name the field.
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            Self::Arithmetic { digits, operands, .. } => {
+            Self::Arithmetic {
+                digits,
+                operands,
+                teacher_carry_error,
+                ..
+            } => {
+                if !(0.0..=1.0).contains(teacher_carry_error) {
+                    return Err(format!(
+                        "teacher_carry_error must be in [0, 1], got {teacher_carry_error}"
+                    ));
+                }
                 if !(1..=9).contains(digits) {
                     return Err(format!("digits must be in 1..=9, got {digits}"));
                 }
@@ -72,23 +91,28 @@ impl SyntheticTask {
                 digits,
                 operands,
                 multiply,
-            } => arithmetic(&mut rng, digits, operands, multiply),
+                subtract,
+                teacher_carry_error,
+            } => {
+                let ops: Vec<char> = ['+', '-', '*']
+                    .into_iter()
+                    .filter(|&o| o == '+' || (o == '-' && subtract) || (o == '*' && multiply))
+                    .collect();
+                arithmetic(&mut rng, digits, operands, &ops, teacher_carry_error)
+            }
             Self::Countdown { numbers, max_number } => countdown(&mut rng, numbers, max_number),
         }
     }
 }
 
-fn arithmetic(rng: &mut ChaCha8Rng, digits: u32, operands: usize, multiply: bool) -> Problem {
+fn arithmetic(rng: &mut ChaCha8Rng, digits: u32, operands: usize, ops: &[char], carry_error: f64) -> Problem {
     let max = 10i64.pow(digits) - 1;
     let mut acc = rng.random_range(0..=max);
     let mut question = acc.to_string();
     let mut lines = vec![];
+    let mut taught = acc; // the teacher's running value (differs from `acc` after a dropped carry)
     for _ in 1..operands {
-        let op = match rng.random_range(0..if multiply { 3 } else { 2 }) {
-            0 => '+',
-            1 => '-',
-            _ => '*',
-        };
+        let op = ops[rng.random_range(0..ops.len())];
         let b = if op == '*' {
             rng.random_range(0..=9)
         } else {
@@ -105,10 +129,20 @@ fn arithmetic(rng: &mut ChaCha8Rng, digits: u32, operands: usize, multiply: bool
         } else {
             format!("{question}{op}{b}")
         };
-        lines.push(format!("{acc}{op}{b}={r}"));
+        // The flaw is drawn at every step, so the problems do not depend on the error rate.
+        let flaw = rng.random::<f64>() < carry_error;
+        let t = match op {
+            '+' => taught + b,
+            '-' => taught - b,
+            _ => taught * b,
+        };
+        let carries = op == '+' && taught >= 0 && (taught % 10) + (b % 10) >= 10;
+        let t = if carries && flaw { t - 10 } else { t };
+        lines.push(format!("{taught}{op}{b}={t}"));
+        taught = t;
         acc = r;
     }
-    lines.push(format!("#### {acc}"));
+    lines.push(format!("#### {taught}"));
     Problem {
         question: format!("{question}=?"),
         answer: acc.to_string(),
@@ -148,6 +182,10 @@ fn countdown(rng: &mut ChaCha8Rng, n: usize, max_number: i64) -> Problem {
     }
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// A synthetic task as a problem source, with its seed.
 #[derive(Debug, Clone)]
 pub struct SyntheticSource {
@@ -177,6 +215,8 @@ mod tests {
             digits: 2,
             operands: 3,
             multiply: true,
+            subtract: true,
+            teacher_carry_error: 0.0,
         };
         for i in 0..200 {
             let p = t.generate(5, i);
@@ -202,6 +242,41 @@ mod tests {
             "-" => a - b,
             _ => a * b,
         }
+    }
+
+    #[test]
+    fn flawed_teacher_drops_carries_but_gold_stays_right() {
+        let good = SyntheticTask::Arithmetic {
+            digits: 1,
+            operands: 2,
+            multiply: false,
+            subtract: true,
+            teacher_carry_error: 0.0,
+        };
+        let bad = SyntheticTask::Arithmetic {
+            digits: 1,
+            operands: 2,
+            multiply: false,
+            subtract: true,
+            teacher_carry_error: 1.0,
+        };
+        let (mut carrying, mut wrong) = (0, 0);
+        for i in 0..300 {
+            let (g, b) = (good.generate(2, i), bad.generate(2, i));
+            assert_eq!(
+                (g.question.clone(), g.answer.clone()),
+                (b.question.clone(), b.answer.clone()),
+                "same problem, same gold"
+            );
+            let taught = Extractor::Hash.extract(&b.solution).unwrap();
+            if g.question.contains('+') && g.answer.parse::<i64>().unwrap() >= 10 {
+                carrying += 1;
+                wrong += usize::from(!answers_equal(&taught, &b.answer));
+            } else {
+                assert!(answers_equal(&taught, &b.answer), "{b:?}");
+            }
+        }
+        assert!(carrying > 30 && wrong == carrying, "{wrong}/{carrying}");
     }
 
     #[test]

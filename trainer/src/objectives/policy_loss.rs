@@ -4,8 +4,8 @@
 //! log-probs (rollout policy, constant), reference log-probs (constant, only when β > 0), a 0/1
 //! mask, and per-sequence advantages `[B]` (already multiplied by any EDIS weight).
 
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Tensor};
 
 use super::{LossType, Normalizer, PolicyLossConfig};
 
@@ -31,7 +31,6 @@ pub fn policy_loss<B: Backend>(
     c: &PolicyLossConfig,
     norm: &Normalizer,
 ) -> PolicyLoss<B> {
-    let [b, _t] = logps.dims();
     let adv = adv.unsqueeze_dim::<2>(1); // [B, 1]
     let ratio = (logps.clone() - old).exp(); // [B, T]
     let clipped = ratio.clone().clamp(1.0 - c.epsilon, 1.0 + c.epsilon_high);
@@ -68,7 +67,6 @@ pub fn policy_loss<B: Backend>(
     let high = ratio.greater_elem(1.0 + c.epsilon_high).float() * adv.greater_elem(0.0).float();
     let clipped_low = (low * mask.clone()).sum().into_scalar().elem::<f64>();
     let clipped_high = (high * mask).sum().into_scalar().elem::<f64>();
-    let _ = b;
     PolicyLoss {
         loss,
         kl_sum,
@@ -76,5 +74,3 @@ pub fn policy_loss<B: Backend>(
         clipped_high,
     }
 }
-
-use burn::tensor::ElementConversion;

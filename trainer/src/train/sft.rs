@@ -1,5 +1,6 @@
 //! One supervised warm-up step: cross-entropy on worked solutions.
 
+use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use serde_json::{Map, Value, json};
 
@@ -55,5 +56,3 @@ pub fn sft_step<AB: AutodiffBackend>(
     let model = opt.step(model, &acc, lr, clip_scale(norm, s.max_grad_norm));
     (model, cursor + b as u64, m, true)
 }
-
-use burn::tensor::ElementConversion;

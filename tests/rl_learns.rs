@@ -1,0 +1,92 @@
+//! The RL update actually climbs the reward: on a random tiny model, GRPO steps through the same
+//! pieces as the training loop (rollout, left-padded batch, autodiff scoring pass, clipped loss,
+//! accumulation, AdamW) raise the frequency of a rewarded token far above chance.
+
+use burn::module::AutodiffModule;
+use burn::tensor::{Tensor, TensorData};
+use entrl::backend::{Cpu, CpuTrain};
+use entrl::objectives::{
+    AdvantageEstimator, LossType, Normalizer, PolicyLossConfig, ScaleRewards, advantages, policy_loss::policy_loss,
+};
+use entrl::rollout::{RolloutConfig, SamplingParams, generate};
+use entrl::scoring::score_tokens;
+use entrl::train::batch::rl_batch;
+use entrl::train::optim::{AdamW, AdamWConfig, GradAccum, clip_scale};
+
+const TARGET: u32 = 5;
+
+#[test]
+fn grpo_raises_a_toy_reward() {
+    let device = Default::default();
+    let cfg0 = entrl::model::ModelConfig::tiny(32);
+    let mut model =
+        entrl::model::weights::build_model::<CpuTrain>(&cfg0, entrl::model::weights::init_weights(&cfg0, 3), &device)
+            .unwrap();
+    let prompts: Vec<Vec<u32>> = vec![vec![1, 9, 10], vec![1, 11], vec![1, 12, 13, 14]];
+    let g = 8;
+    let mut opt = AdamW::<Cpu>::new(AdamWConfig::default());
+    let pl = PolicyLossConfig {
+        loss_type: LossType::Dapo,
+        epsilon: 0.2,
+        epsilon_high: 0.28,
+        beta: 0.0,
+        max_completion_length: 8,
+    };
+    let mut freq = vec![];
+    for step in 0..40u64 {
+        let cfg = RolloutConfig {
+            group_size: g,
+            max_new_tokens: 8,
+            sampling: SamplingParams {
+                top_logprobs: 0,
+                ..Default::default()
+            },
+            eos_ids: vec![],
+            seed: step,
+            first_prompt_index: 0,
+        };
+        let out = generate(&model.valid(), &prompts, &cfg);
+        let rewards: Vec<f64> = out
+            .iter()
+            .map(|c| c.tokens.iter().filter(|&&t| t == TARGET).count() as f64 / c.tokens.len() as f64)
+            .collect();
+        freq.push(rewards.iter().sum::<f64>() / rewards.len() as f64);
+        let adv = advantages::compute(AdvantageEstimator::Grpo, &rewards, g, ScaleRewards::Group, 1e-4);
+        let ps: Vec<&[u32]> = out.iter().map(|c| prompts[c.prompt_index].as_slice()).collect();
+        let cs: Vec<&[u32]> = out.iter().map(|c| c.tokens.as_slice()).collect();
+        let b = rl_batch::<Cpu>(&ps, &cs, &vec![true; cs.len()], &device);
+        let stats = score_tokens(&model, Tensor::from_inner(b.tokens.clone()), &b.pad, 1.0, 64);
+        let logps = stats.logprobs.narrow(1, b.prompt_len - 1, b.completion_len);
+        let n = cs.len();
+        let norm = Normalizer {
+            total_sequences: n,
+            total_tokens: b.tokens_in_loss,
+            micro_batches: 1,
+        };
+        let adv_t = Tensor::<CpuTrain, 1>::from_data(
+            TensorData::new(adv.iter().map(|&a| a as f32).collect::<Vec<_>>(), [n]),
+            &device,
+        );
+        let loss = policy_loss(
+            logps.clone(),
+            logps.detach(),
+            None,
+            Tensor::from_inner(b.mask.clone()),
+            adv_t,
+            &pl,
+            &norm,
+        );
+        let grads = loss.loss.backward();
+        let mut acc = GradAccum::default();
+        acc.add(&model, &grads);
+        let gn = acc.global_norm();
+        model = opt.step(model, &acc, 3e-3, clip_scale(gn, 1.0));
+    }
+    let first: f64 = freq[..5].iter().sum::<f64>() / 5.0;
+    let last: f64 = freq[35..].iter().sum::<f64>() / 5.0;
+    println!("frequency of the rewarded token: first 5 steps {first:.3}, last 5 steps {last:.3}");
+    assert!(
+        last > first + 0.2,
+        "GRPO did not climb the toy reward: {first:.3} -> {last:.3}"
+    );
+}
