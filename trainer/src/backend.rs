@@ -42,40 +42,34 @@ impl std::str::FromStr for DeviceSpec {
 /// Runs `$body` with `B` bound to the chosen inference backend and `device` to its device.
 #[macro_export]
 macro_rules! with_backend {
-    ($spec:expr, |$b:ident, $device:ident| $body:expr) => {{
-        match $spec {
-            $crate::backend::DeviceSpec::Cpu => {
-                type $b = $crate::backend::Cpu;
-                let $device = Default::default();
-                $body
-            }
-            #[cfg(feature = "cuda")]
-            $crate::backend::DeviceSpec::Cuda(i) => {
-                type $b = $crate::backend::Gpu;
-                let $device = burn::backend::cuda::CudaDevice::new(i);
-                $body
-            }
-            #[cfg(not(feature = "cuda"))]
-            $crate::backend::DeviceSpec::Cuda(_) => {
-                anyhow::bail!("this binary was built without CUDA; rebuild with `--features cuda`")
-            }
-        }
-    }};
+    ($spec:expr, |$b:ident, $device:ident| $body:expr) => {
+        $crate::__dispatch_backend!($spec, Cpu, Gpu, |$b, $device| $body)
+    };
 }
 
 /// Like [`with_backend!`] but binds the autodiff (training) backend.
 #[macro_export]
 macro_rules! with_train_backend {
-    ($spec:expr, |$b:ident, $device:ident| $body:expr) => {{
+    ($spec:expr, |$b:ident, $device:ident| $body:expr) => {
+        $crate::__dispatch_backend!($spec, CpuTrain, GpuTrain, |$b, $device| $body)
+    };
+}
+
+/// Shared body of [`with_backend!`] and [`with_train_backend!`]: `$cpu`/`$gpu` name the type
+/// aliases in this module to bind.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __dispatch_backend {
+    ($spec:expr, $cpu:ident, $gpu:ident, |$b:ident, $device:ident| $body:expr) => {{
         match $spec {
             $crate::backend::DeviceSpec::Cpu => {
-                type $b = $crate::backend::CpuTrain;
+                type $b = $crate::backend::$cpu;
                 let $device = Default::default();
                 $body
             }
             #[cfg(feature = "cuda")]
             $crate::backend::DeviceSpec::Cuda(i) => {
-                type $b = $crate::backend::GpuTrain;
+                type $b = $crate::backend::$gpu;
                 let $device = burn::backend::cuda::CudaDevice::new(i);
                 $body
             }
