@@ -32,12 +32,12 @@ enum Cmd {
     Logits(cli::misc::LogitsArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    match Args::parse().cmd {
+    let result = match Args::parse().cmd {
         Cmd::Train(a) => cli::train::run(a),
         Cmd::Generate(a) => cli::generate::run(a),
         Cmd::ImportGguf(a) => cli::misc::import(a),
@@ -46,5 +46,13 @@ fn main() -> anyhow::Result<()> {
         Cmd::Init(a) => cli::misc::init(a),
         Cmd::Resave(a) => cli::misc::resave(a),
         Cmd::Logits(a) => cli::misc::logits(a),
+    };
+    // Errors are for users: the message chain ("file: key 'x': ..."), no backtrace.
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

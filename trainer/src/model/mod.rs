@@ -19,12 +19,12 @@ pub use weights::{Weights, WeightsError};
 #[derive(Debug, thiserror::Error)]
 pub enum HfDirError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {err}")]
     Io {
         /// The file.
         path: String,
-        /// Cause.
-        source: std::io::Error,
+        /// Cause (in the message, not a separate `source`, so error chains do not repeat it).
+        err: std::io::Error,
     },
     /// `config.json` is not valid JSON for a Llama-family config.
     #[error("{path}: {msg}")]
@@ -35,19 +35,19 @@ pub enum HfDirError {
         msg: String,
     },
     /// Weights problem (missing tensor, wrong shape, corrupt file).
-    #[error("{dir}: {source}")]
+    #[error("{dir}: {err}")]
     Weights {
         /// The directory.
         dir: String,
         /// Cause.
-        source: WeightsError,
+        err: WeightsError,
     },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HfDirError + '_ {
-    move |source| HfDirError::Io {
+    move |err| HfDirError::Io {
         path: path.display().to_string(),
-        source,
+        err,
     }
 }
 
@@ -69,9 +69,9 @@ pub fn read_config(dir: &Path) -> Result<ModelConfig, HfDirError> {
 /// Reads all weights of a directory: `model.safetensors`, or the shards listed in
 /// `model.safetensors.index.json`.
 pub fn read_dir_weights(dir: &Path) -> Result<Weights, HfDirError> {
-    let wrap = |source| HfDirError::Weights {
+    let wrap = |err| HfDirError::Weights {
         dir: dir.display().to_string(),
-        source,
+        err,
     };
     let single = dir.join("model.safetensors");
     if single.exists() {
@@ -100,9 +100,9 @@ pub fn read_dir_weights(dir: &Path) -> Result<Weights, HfDirError> {
 pub fn load_hf_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<Transformer<B>, HfDirError> {
     let cfg = read_config(dir)?;
     let w = read_dir_weights(dir)?;
-    weights::build_model(&cfg, w, device).map_err(|source| HfDirError::Weights {
+    weights::build_model(&cfg, w, device).map_err(|err| HfDirError::Weights {
         dir: dir.display().to_string(),
-        source,
+        err,
     })
 }
 
@@ -111,9 +111,9 @@ pub fn save_hf_dir<B: Backend>(model: &Transformer<B>, dir: &Path) -> Result<(),
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     write_config(model.config(), dir)?;
     let path = dir.join("model.safetensors");
-    weights::write_safetensors(&weights::model_weights(model), &path).map_err(|source| HfDirError::Weights {
+    weights::write_safetensors(&weights::model_weights(model), &path).map_err(|err| HfDirError::Weights {
         dir: dir.display().to_string(),
-        source,
+        err,
     })
 }
 

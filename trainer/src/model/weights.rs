@@ -21,12 +21,12 @@ use super::transformer::{Block, Transformer};
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     /// File system failure.
-    #[error("{path}: {source}")]
+    #[error("{path}: {err}")]
     Io {
         /// The file.
         path: String,
-        /// Cause.
-        source: std::io::Error,
+        /// Cause (in the message, not a separate `source`, so error chains do not repeat it).
+        err: std::io::Error,
     },
     /// Not a valid safetensors file.
     #[error("{path}: not a valid safetensors file: {msg}")]
@@ -257,10 +257,7 @@ pub fn model_weights<B: Backend>(m: &Transformer<B>) -> Weights {
 /// Reads one `.safetensors` file (f32, f16 or bf16 tensors) into f32 weights.
 pub fn read_safetensors(path: &Path) -> Result<Weights, WeightsError> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
-        path: p.clone(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|err| WeightsError::Io { path: p.clone(), err })?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| WeightsError::Format {
         path: p.clone(),
         msg: e.to_string(),
@@ -328,7 +325,7 @@ pub fn write_safetensors(w: &Weights, path: &Path) -> Result<(), WeightsError> {
         path: p.clone(),
         msg: e.to_string(),
     })?;
-    std::fs::rename(&tmp, path).map_err(|source| WeightsError::Io { path: p, source })
+    std::fs::rename(&tmp, path).map_err(|err| WeightsError::Io { path: p, err })
 }
 
 #[cfg(test)]
