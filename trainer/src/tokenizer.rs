@@ -64,6 +64,20 @@ impl Tokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// The ids that end a completion: the model config's `eos_token_id`s plus whichever of the
+    /// usual end markers (`<eos>`, `<|im_end|>`, `<|endoftext|>`) this vocabulary has.
+    pub fn end_ids(&self, config_eos: Vec<u32>) -> Vec<u32> {
+        let mut eos = config_eos;
+        for s in ["<eos>", "<|im_end|>", "<|endoftext|>"] {
+            if let Some(id) = self.token_id(s)
+                && !eos.contains(&id)
+            {
+                eos.push(id);
+            }
+        }
+        eos
+    }
+
     /// The string of one id.
     pub fn id_token(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)

@@ -69,7 +69,7 @@ fn load<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<(Tra
             a.tokenizer.clone().unwrap_or_else(|| dir.join("tokenizer.json")),
         )),
         (None, Some(cfg_path)) => {
-            let cfg = super::misc::read_model_config(cfg_path)?;
+            let cfg = model::read_model_config_file(cfg_path)?;
             let w = weights::init_weights(&cfg, a.init_seed);
             Ok((
                 weights::build_model(&cfg, w, device)?,
@@ -108,14 +108,7 @@ fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()
     if let Some(i) = prompts.iter().position(Vec::is_empty) {
         bail!("prompt {i} encodes to no tokens");
     }
-    let mut eos = model.config().eos_ids();
-    for s in ["<|im_end|>", "<eos>", "<|endoftext|>"] {
-        if let Some(id) = tok.token_id(s)
-            && !eos.contains(&id)
-        {
-            eos.push(id);
-        }
-    }
+    let eos = tok.end_ids(model.config().eos_ids());
     let sampling = SamplingParams {
         temperature: a.temperature,
         top_p: a.top_p,

@@ -60,15 +60,10 @@ pub struct InitArgs {
     pub tokenizer: PathBuf,
 }
 
-/// Reads a model config from JSON or TOML, validated; errors name the file.
-pub fn read_model_config(path: &std::path::Path) -> anyhow::Result<entrl::model::ModelConfig> {
-    entrl::model::read_model_config_file(path)
-}
-
 /// Writes a seeded from-scratch model as a Hugging Face directory.
 pub fn init(a: InitArgs) -> anyhow::Result<()> {
     use entrl::model::weights;
-    let cfg = read_model_config(&a.config)?;
+    let cfg = entrl::model::read_model_config_file(&a.config)?;
     let m =
         weights::build_model::<entrl::backend::Cpu>(&cfg, weights::init_weights(&cfg, a.seed), &Default::default())?;
     entrl::model::save_hf_dir(&m, &a.out)?;

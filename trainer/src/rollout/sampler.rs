@@ -84,9 +84,12 @@ pub fn logz_and_entropy(logits: &[f32], t: f64) -> (f64, f64) {
 /// Indices of the `k` largest logits, largest first (ties: lower id first).
 fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
     let k = k.min(logits.len());
+    if k == 0 {
+        return vec![]; // training rollouts ask for no top log-probs: skip the O(V log V) sort
+    }
     let mut idx: Vec<usize> = (0..logits.len()).collect();
     let cmp = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
-    if k < idx.len() && k > 0 {
+    if k < idx.len() {
         idx.select_nth_unstable_by(k - 1, cmp);
         idx.truncate(k);
     }

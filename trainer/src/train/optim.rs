@@ -91,11 +91,6 @@ impl<B: Backend> GradAccum<B> {
             .sum::<f64>()
             .sqrt()
     }
-
-    /// True when some gradient is NaN or infinite.
-    pub fn non_finite(&self) -> bool {
-        !self.global_norm().is_finite()
-    }
 }
 
 /// AdamW state: step count and the two moments per parameter.

@@ -203,14 +203,7 @@ pub fn train<AB: AutodiffBackend>(
     if latest.is_none() {
         metrics.open_fresh()?;
     }
-    let mut eos = model.config().eos_ids();
-    for s in ["<eos>", "<|im_end|>", "<|endoftext|>"] {
-        if let Some(id) = tok.token_id(s)
-            && !eos.contains(&id)
-        {
-            eos.push(id);
-        }
-    }
+    let eos = tok.end_ids(model.config().eos_ids());
     let reference_dir = run_dir.join("reference");
     let reference = if run.rl.beta > 0.0 && reference_dir.join("model.safetensors").exists() {
         Some(model::load_hf_dir(&reference_dir, device)?)
