@@ -72,6 +72,7 @@ fn grpo_raises_a_toy_reward() {
             logps.detach(),
             None,
             Tensor::from_inner(b.mask.clone()),
+            None,
             adv_t,
             &pl,
             &norm,

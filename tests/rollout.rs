@@ -187,3 +187,29 @@ fn smollm2_engine_matches_scoring_and_greedy_cache_matches() {
         assert_eq!(c.tokens, greedy_uncached(&model, p, 12, &[2]));
     }
 }
+
+/// Self-certainty recorded by the engine equals its definition `−(1/V) Σ_v ln(V·p_v)` computed
+/// from a full recompute of the logits (log-softmax in f64), and is ≥ 0 (it is `KL(U‖p)`).
+#[test]
+fn engine_self_certainty_equals_its_definition() {
+    let model = tiny_model(V, 4);
+    let ps = prompts();
+    let out = generate(&model, &ps, &cfg(2, 10, 9));
+    let mut worst = 0f64;
+    for c in &out {
+        let p = &ps[c.prompt_index];
+        let seq: Vec<u32> = p.iter().chain(&c.tokens).copied().collect();
+        let rows = entrl_tests::logits_rows(&model, &seq);
+        for (j, &sc) in c.self_certainty.iter().enumerate() {
+            let z: Vec<f64> = rows[p.len() - 1 + j].iter().map(|&x| x as f64).collect();
+            let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let logz = max + z.iter().map(|x| (x - max).exp()).sum::<f64>().ln();
+            let v = z.len() as f64;
+            let want = -z.iter().map(|x| v.ln() + x - logz).sum::<f64>() / v;
+            worst = worst.max((sc as f64 - want).abs());
+            assert!(sc >= -1e-5, "self-certainty {sc} < 0");
+        }
+    }
+    println!("max |ΔSC| = {worst:.2e}");
+    assert!(worst < 1e-4, "self-certainty differs by {worst}");
+}

@@ -44,7 +44,7 @@ fn compare(model: &entrl::model::Transformer<Cpu>, case: &Case) -> (f32, f64, us
         for (&c, &want) in pos.ids.iter().zip(&pos.logits) {
             max_diff = max_diff.max((row[c] - want as f32).abs());
         }
-        let (logz, _) = entrl::rollout::sampler::logz_and_entropy(row, 1.0);
+        let logz = entrl::rollout::sampler::row_stats(row, 1.0).logz;
         max_diff = max_diff.max((logz - pos.logsumexp).abs() as f32);
         let am = row
             .iter()

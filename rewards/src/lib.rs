@@ -1,9 +1,15 @@
-//! Tensor-free rewards for entrl: answer extraction and equivalence, format and length rewards,
-//! weighted composition. No burn dependency, so it builds and tests in seconds.
+//! Tensor-free rewards and signals for entrl: answer extraction and equivalence, format and length
+//! rewards, weighted composition; entropy-trajectory signals (EDIS, mean entropy, self-certainty,
+//! NLL), selection rules (voting, best-of-N, EDIS filtering and weighting) and evaluation statistics
+//! (AUROC, pass@k, maj@k). No burn dependency, so it builds and tests in seconds.
 
 pub mod countdown;
 pub mod extract;
 pub mod reward;
+pub mod selection;
+pub mod signals;
+pub mod stats;
 
 pub use extract::{Extractor, answers_equal, extract_boxed, extract_hash, extract_last_number, parse_number};
 pub use reward::{RewardFn, RewardSet, Scored, overlong_penalty};
+pub use signals::{EdisParams, Signal, Signals, Trajectory};

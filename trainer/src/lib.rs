@@ -3,7 +3,8 @@
 //!
 //! Layers, bottom up: [`model`] (Llama-family transformer, KV cache, HF/GGUF interop),
 //! [`tokenizer`], [`rollout`] (batched sampling with per-token statistics), [`scoring`] (the
-//! teacher-forced pass objectives share), [`backend`] (which burn backend runs it).
+//! teacher-forced pass objectives share), [`backend`] (which burn backend runs it),
+//! [`trajectories`] (per-completion entropy trajectories with their signals, written to disk).
 
 pub mod backend;
 pub mod bench;
@@ -16,3 +17,4 @@ pub mod rollout;
 pub mod scoring;
 pub mod tokenizer;
 pub mod train;
+pub mod trajectories;

@@ -16,6 +16,9 @@ struct Args {
 enum Cmd {
     /// Train from a TOML run file (supervised warm-up, then GRPO/RLOO), or resume a run directory.
     Train(cli::train::TrainArgs),
+    /// Evaluate checkpoints: greedy + N samples per problem, pass@k, maj@k, best-of-N by
+    /// entropy signals (EDIS, mean entropy, self-certainty, NLL), AUROCs; resumable.
+    Eval(cli::eval::EvalArgs),
     /// Sample completions with per-token entropy from a model directory or a from-scratch config.
     Generate(cli::generate::GenerateArgs),
     /// Convert a GGUF file (e.g. SmolLM2-135M-Instruct Q4_1) into a Hugging Face directory.
@@ -39,6 +42,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match Args::parse().cmd {
         Cmd::Train(a) => cli::train::run(a),
+        Cmd::Eval(a) => cli::eval::run(a),
         Cmd::Generate(a) => cli::generate::run(a),
         Cmd::ImportGguf(a) => cli::misc::import(a),
         Cmd::SyntheticTokenizer(a) => cli::misc::tokenizer(a),

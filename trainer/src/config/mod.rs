@@ -5,10 +5,12 @@
 //! [`RunFile::validate`] checks ranges and names the key. `--set rl.beta=0.04` overrides edit the
 //! TOML document before it is deserialised, so they are checked exactly like the file.
 
+mod entropy;
 mod sections;
 
 use std::path::Path;
 
+pub use entropy::*;
 pub use sections::*;
 
 /// A config problem; the message names the file and the key.

@@ -42,6 +42,9 @@ pub struct RunFile {
     /// Checkpointing.
     #[serde(default)]
     pub checkpoint: CheckpointSection,
+    /// Entropy objectives, regulariser, EDIS hooks and trajectory artifacts.
+    #[serde(default)]
+    pub entropy: super::entropy::EntropySection,
 }
 
 fn d_device() -> String {
@@ -303,6 +306,14 @@ pub struct EvalSection {
     pub every: u64,
     /// Longest completion at evaluation (default: rl.max_completion_length).
     pub max_completion_length: Option<usize>,
+    /// `entrl eval`: sampled completions per problem (best-of-N, pass@k, maj@k), besides greedy.
+    pub samples: usize,
+    /// `entrl eval`: their sampling temperature.
+    pub temperature: f64,
+    /// `entrl eval`: their nucleus mass.
+    pub top_p: f64,
+    /// `entrl eval`: k values of pass@k and maj@k (those above `samples` are skipped).
+    pub ks: Vec<usize>,
 }
 
 impl Default for EvalSection {
@@ -311,6 +322,10 @@ impl Default for EvalSection {
             num_problems: 200,
             every: 0,
             max_completion_length: None,
+            samples: 16,
+            temperature: 1.0,
+            top_p: 1.0,
+            ks: vec![1, 4, 8, 16],
         }
     }
 }
@@ -378,7 +393,13 @@ impl RunFile {
         range("sft.weight_decay", s.weight_decay, 0.0, 1.0)?;
         let r = &self.rl;
         at_least("rl.prompts_per_step", r.prompts_per_step, 1)?;
-        at_least("rl.num_generations", r.num_generations, 2)?;
+        // EM-FT samples one completion per prompt (SPEC §3: N = 1); group methods need two
+        let min_g = if self.entropy.objective == super::entropy::Objective::EmFt {
+            1
+        } else {
+            2
+        };
+        at_least("rl.num_generations", r.num_generations, min_g)?;
         at_least("rl.max_completion_length", r.max_completion_length, 1)?;
         at_least("rl.num_iterations", r.num_iterations, 1)?;
         range("rl.temperature", r.temperature, 0.0, 10.0)?;
@@ -398,6 +419,15 @@ impl RunFile {
         at_least("rl.max_consecutive_nonfinite", r.max_consecutive_nonfinite, 1)?;
         at_least("checkpoint.keep_last", self.checkpoint.keep_last, 1)?;
         at_least("eval.num_problems", self.eval.num_problems, 1)?;
+        at_least("eval.samples", self.eval.samples, 1)?;
+        range("eval.temperature", self.eval.temperature, 0.0, 10.0)?;
+        range("eval.top_p", self.eval.top_p, 1e-9, 1.0)?;
+        self.entropy.validate()?;
+        if r.dynamic_sampling && self.entropy.objective != super::entropy::Objective::Reward {
+            return Err(
+                "key 'rl.dynamic_sampling' judges verifier rewards: it needs 'entropy.objective' = \"reward\"".into(),
+            );
+        }
         Ok(())
     }
 }

@@ -1,14 +1,21 @@
-//! Held-out evaluation: greedy accuracy of a model on problems, checked by the reward functions.
+//! Held-out evaluation: greedy accuracy of a model on problems, checked by the reward functions
+//! ([`greedy_accuracy`], used during training); sampled evaluation with best-of-N, pass@k and
+//! signal AUROCs ([`sampled`]); and the `entrl eval` job over checkpoints ([`job`]).
+
+pub mod job;
+pub mod markdown;
+pub mod sampled;
 
 use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
-use entrl_rewards::RewardSet;
+use entrl_rewards::{EdisParams, RewardSet};
 
 use crate::data::{Problem, Template};
 use crate::model::Transformer;
 use crate::rollout::{RolloutConfig, SamplingParams, generate};
 use crate::tokenizer::Tokenizer;
+use crate::trajectories::Record;
 
 /// Greedy evaluation result.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +26,8 @@ pub struct GreedyEval {
     pub per_source: BTreeMap<String, (usize, usize)>,
     /// Mean completion length (tokens).
     pub mean_length: f64,
+    /// Every greedy completion with its verdict and signals (prompt_index = problem index).
+    pub records: Vec<Record>,
 }
 
 /// How problems are posed and judged.
@@ -35,6 +44,8 @@ pub struct EvalSpec<'a> {
     pub max_new_tokens: usize,
     /// Problems per generation batch.
     pub batch: usize,
+    /// EDIS parameters for the completions' signals.
+    pub edis: EdisParams,
 }
 
 /// Greedy decoding of every problem (one batch per `spec.batch` problems) and its verdict.
@@ -46,6 +57,7 @@ pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem],
         eos,
         max_new_tokens,
         batch,
+        edis,
     } = *spec;
     let cfg = RolloutConfig {
         group_size: 1,
@@ -61,14 +73,18 @@ pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem],
     };
     let mut per_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut correct, mut len) = (0usize, 0usize);
-    for chunk in problems.chunks(batch.max(1)) {
+    let mut records = Vec::with_capacity(problems.len());
+    for (ci, chunk) in problems.chunks(batch.max(1)).enumerate() {
         let prompts: Vec<Vec<u32>> = chunk
             .iter()
             .map(|p| tok.encode(&template.render(&p.question)))
             .collect();
-        for (c, p) in generate(model, &prompts, &cfg).iter().zip(chunk) {
+        for (j, (c, p)) in generate(model, &prompts, &cfg).iter().zip(chunk).enumerate() {
             let text = tok.decode(&c.tokens, false);
-            let ok = rewards.score(&text, &p.answer, c.tokens.len()).correct;
+            let scored = rewards.score(&text, &p.answer, c.tokens.len());
+            let ok = scored.correct;
+            let index = (ci * batch.max(1) + j) as u64;
+            records.push(Record::new(c, index, scored.total, ok, &edis));
             correct += usize::from(ok);
             len += c.tokens.len();
             let e = per_source.entry(p.data_source.clone()).or_default();
@@ -81,5 +97,6 @@ pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem],
         accuracy: correct as f64 / n,
         per_source,
         mean_length: len as f64 / n,
+        records,
     }
 }

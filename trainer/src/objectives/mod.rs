@@ -2,6 +2,7 @@
 //! tested against, and golden tests against TRL (`tests/fixtures/grpo_golden_trl.json`).
 
 pub mod advantages;
+pub mod entropy;
 pub mod policy_loss;
 pub mod reference;
 pub mod sft;

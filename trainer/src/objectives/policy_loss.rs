@@ -22,11 +22,15 @@ pub struct PolicyLoss<B: Backend> {
 }
 
 /// Computes the loss. `logps` carries the gradient; the others are treated as constants.
+/// `surrogate_mask` (0/1 `[B, T]`, TRL's high-entropy mask) zeroes the clipped surrogate of the
+/// tokens it excludes; the KL term and the normalisation still count every token in `mask`, as TRL does.
+#[allow(clippy::too_many_arguments)]
 pub fn policy_loss<B: Backend>(
     logps: Tensor<B, 2>,
     old: Tensor<B, 2>,
     reference: Option<Tensor<B, 2>>,
     mask: Tensor<B, 2>,
+    surrogate_mask: Option<Tensor<B, 2>>,
     adv: Tensor<B, 1>,
     c: &PolicyLossConfig,
     norm: &Normalizer,
@@ -39,7 +43,10 @@ pub fn policy_loss<B: Backend>(
     let clipped_term = clipped * adv.clone();
     let take_clipped = clipped_term.clone().lower(unclipped_term.clone());
     let surrogate = unclipped_term.mask_where(take_clipped, clipped_term);
-    let mut per_token = surrogate.neg();
+    let mut per_token = match surrogate_mask {
+        Some(keep) => surrogate.neg() * keep,
+        None => surrogate.neg(),
+    };
     let mut kl_sum = 0.0;
     if c.beta != 0.0 {
         let r = reference.expect("beta > 0 needs reference log-probs");

@@ -15,7 +15,7 @@ mod tests {
     use super::*;
     use crate::backend::Cpu;
     use crate::model::{ModelConfig, weights};
-    use crate::rollout::sampler::logz_and_entropy;
+    use crate::rollout::sampler::row_stats;
     use crate::scoring::score_tokens;
     use crate::train::batch::sft_batch;
 
@@ -40,7 +40,7 @@ mod tests {
             let v = logits.len() / seq.len();
             for t in p.len() - 1..seq.len() - 1 {
                 let row = &logits[t * v..(t + 1) * v];
-                let (logz, _) = logz_and_entropy(row, 1.0);
+                let logz = row_stats(row, 1.0).logz;
                 nll -= row[seq[t + 1] as usize] as f64 - logz;
                 count += 1;
             }

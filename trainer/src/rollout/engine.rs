@@ -36,6 +36,8 @@ pub struct Completion {
     pub logprobs: Vec<f32>,
     /// Full-vocabulary entropy (nats) at each generated position.
     pub entropies: Vec<f32>,
+    /// Self-certainty `KL(U‖p_t)` at each generated position.
+    pub self_certainty: Vec<f32>,
     /// Top log-probs at each position, most likely first.
     pub top_logprobs: Vec<Vec<(u32, f32)>>,
     /// How it ended.
@@ -144,6 +146,7 @@ pub fn generate_with<B: Backend>(
             tokens: vec![],
             logprobs: vec![],
             entropies: vec![],
+            self_certainty: vec![],
             top_logprobs: vec![],
             finish_reason: FinishReason::Length,
         })
@@ -160,6 +163,7 @@ pub fn generate_with<B: Backend>(
             c.tokens.push(s.token);
             c.logprobs.push(s.logprob);
             c.entropies.push(s.entropy);
+            c.self_certainty.push(s.self_certainty);
             c.top_logprobs.push(s.top);
             if cfg.eos_ids.contains(&s.token) {
                 c.finish_reason = FinishReason::Eos;

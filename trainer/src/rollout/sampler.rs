@@ -62,23 +62,41 @@ pub struct TokenStep {
     pub logprob: f32,
     /// Entropy (nats) of the stats distribution over the full vocabulary.
     pub entropy: f32,
+    /// Self-certainty of the stats distribution (see [`RowStats`]).
+    pub self_certainty: f32,
     /// The `top_logprobs` most likely tokens with their log-probs, most likely first.
     pub top: Vec<(u32, f32)>,
 }
 
-/// Log-sum-exp and entropy of `softmax(z / t)` in f64: `H = logZ − Σ p·(z/t)`.
-pub fn logz_and_entropy(logits: &[f32], t: f64) -> (f64, f64) {
+/// Statistics of one distribution `p = softmax(z / t)` over the full vocabulary, in f64.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowStats {
+    /// `log Σ_v exp(z_v / t)`.
+    pub logz: f64,
+    /// Entropy `H = logZ − Σ p·(z/t)` (nats).
+    pub entropy: f64,
+    /// Self-certainty `KL(U‖p) = −(1/V) Σ_v ln(V·p_v) = logZ − mean(z/t) − ln V` (SPEC §0).
+    pub self_certainty: f64,
+}
+
+/// Log-sum-exp, entropy and self-certainty of `softmax(z / t)` in one pass over the row.
+pub fn row_stats(logits: &[f32], t: f64) -> RowStats {
     let max = logits.iter().fold(f64::NEG_INFINITY, |m, &z| m.max(z as f64 / t));
-    let mut sum = 0.0;
-    let mut sum_pz = 0.0;
+    let (mut sum, mut sum_pz, mut sum_z) = (0.0, 0.0, 0.0);
     for &z in logits {
         let zs = z as f64 / t;
         let e = (zs - max).exp();
         sum += e;
         sum_pz += e * zs;
+        sum_z += zs;
     }
     let logz = max + sum.ln();
-    (logz, logz - sum_pz / sum)
+    let v = logits.len() as f64;
+    RowStats {
+        logz,
+        entropy: logz - sum_pz / sum,
+        self_certainty: logz - sum_z / v - v.ln(),
+    }
 }
 
 /// Indices of the `k` largest logits, largest first (ties: lower id first).
@@ -101,8 +119,8 @@ fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
 /// Chooses a token from `logits` and reports its statistics.
 pub fn step(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> TokenStep {
     let token = choose(logits, p, rng);
-    let (logz, entropy) = logz_and_entropy(logits, p.stats_temperature);
-    let lp = |i: usize| (logits[i] as f64 / p.stats_temperature - logz) as f32;
+    let st = row_stats(logits, p.stats_temperature);
+    let lp = |i: usize| (logits[i] as f64 / p.stats_temperature - st.logz) as f32;
     let top = top_indices(logits, p.top_logprobs)
         .into_iter()
         .map(|i| (i as u32, lp(i)))
@@ -110,7 +128,8 @@ pub fn step(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> TokenSt
     TokenStep {
         token: token as u32,
         logprob: lp(token),
-        entropy: entropy as f32,
+        entropy: st.entropy as f32,
+        self_certainty: st.self_certainty as f32,
         top,
     }
 }
@@ -170,8 +189,9 @@ mod tests {
 
     #[test]
     fn entropy_of_uniform_is_ln_v() {
-        let (_, h) = logz_and_entropy(&[0.5; 7], 1.0);
-        assert!((h - 7f64.ln()).abs() < 1e-12);
+        let st = row_stats(&[0.5; 7], 1.0);
+        assert!((st.entropy - 7f64.ln()).abs() < 1e-12);
+        assert!(st.self_certainty.abs() < 1e-12, "uniform: KL(U‖p) = 0");
     }
 
     #[test]
@@ -185,7 +205,11 @@ mod tests {
                 -p * p.ln()
             })
             .sum();
-        assert!((logz_and_entropy(&z, 1.0).1 - direct).abs() < 1e-12);
+        assert!((row_stats(&z, 1.0).entropy - direct).abs() < 1e-12);
+        // self-certainty straight from its definition −(1/V) Σ ln(V·p_v)
+        let v = z.len() as f64;
+        let sc: f64 = -z.iter().map(|&x| (v * (x as f64).exp() / m).ln()).sum::<f64>() / v;
+        assert!((row_stats(&z, 1.0).self_certainty - sc).abs() < 1e-12);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod metrics;
 pub mod optim;
 pub mod rl;
+pub mod rollouts;
 pub mod run;
 pub mod sft;
 

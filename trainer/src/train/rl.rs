@@ -1,37 +1,29 @@
-//! One RL step: rollouts (with DAPO dynamic sampling), rewards, advantages, and `num_iterations`
-//! clipped-surrogate updates with gradient accumulation over micro-batches.
+//! One RL step: rollouts (EDIS filtering, DAPO dynamic sampling), rewards or EM-RL rewards,
+//! advantages (EDIS-weighted), and `num_iterations` updates with gradient accumulation over
+//! micro-batches: the clipped surrogate with an optional entropy regulariser and high-entropy token
+//! mask, or EM-FT's token-entropy loss.
 
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
+use entrl_rewards::Signal;
+use entrl_rewards::selection::edis_weights;
 use serde_json::{Map, Value, json};
 
 use super::batch::rl_batch;
 use super::metrics::summary;
 use super::optim::{AdamW, GradAccum, clip_scale, lr_at};
+use super::rollouts::sample_groups;
 use super::run::Ctx;
+use crate::config::Objective;
 use crate::model::Transformer;
+use crate::objectives::entropy::{entropy_term, high_entropy_mask};
 use crate::objectives::{Normalizer, PolicyLossConfig, advantages};
-use crate::rollout::{Completion, FinishReason, RolloutConfig, SamplingParams, generate};
+use crate::rollout::{Completion, FinishReason};
 use crate::scoring::score_tokens;
-
-/// A prompt's group as kept for the update.
-struct Group {
-    prompt: Vec<u32>,
-    completions: Vec<Completion>,
-    rewards: Vec<f64>,
-    parts: Vec<Vec<f64>>,
-    correct: Vec<bool>,
-}
-
-/// The rollout seed of (run seed, step, dynamic-sampling round): replays exactly on resume.
-fn rollout_seed(seed: u64, step: u64, round: usize) -> u64 {
-    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03)
-        ^ (round as u64).wrapping_mul(0x94D0_49BB_1331_11EB)
-}
+use crate::trajectories::{self, Header};
 
 /// Outcome of one RL step.
 pub struct RlOutcome<AB: AutodiffBackend> {
@@ -56,70 +48,40 @@ pub fn rl_step<AB: AutodiffBackend>(
     device: &AB::Device,
 ) -> RlOutcome<AB> {
     let r = &ctx.run.rl;
+    let e = &ctx.run.entropy;
     let g = r.num_generations;
     let t0 = Instant::now();
     let policy = model.valid();
 
-    // --- rollouts, with dynamic sampling ---
-    let mut groups: Vec<Group> = vec![];
-    let (mut dropped, mut rounds, mut all_rewards) = (0usize, 0usize, vec![]);
-    let sampling = SamplingParams {
-        temperature: r.temperature,
-        top_p: r.top_p,
-        top_k: r.top_k,
-        top_logprobs: 0,
-        ..Default::default()
-    };
-    loop {
-        let need = r.prompts_per_step - groups.len();
-        let problems: Vec<_> = (0..need as u64).map(|k| ctx.train.get(cursor + k)).collect();
-        cursor += need as u64;
-        let prompts: Vec<Vec<u32>> = problems
-            .iter()
-            .map(|p| ctx.tok.encode(&ctx.run.data.template.render(&p.question)))
-            .collect();
-        let cfg = RolloutConfig {
-            group_size: g,
-            max_new_tokens: r.max_completion_length,
-            sampling: sampling.clone(),
-            eos_ids: ctx.eos.clone(),
-            seed: rollout_seed(ctx.run.seed, global_step, rounds),
-            first_prompt_index: 0,
-        };
-        let out = generate(&policy, &prompts, &cfg);
-        rounds += 1;
-        for (k, comps) in out.chunks(g).enumerate() {
-            let scored: Vec<_> = comps
-                .iter()
-                .map(|c| {
-                    ctx.rewards
-                        .score(&ctx.tok.decode(&c.tokens, false), &problems[k].answer, c.tokens.len())
-                })
-                .collect();
-            let rewards: Vec<f64> = scored.iter().map(|s| s.total).collect();
-            all_rewards.extend(&rewards);
-            let degenerate = rewards.iter().all(|x| (x - rewards[0]).abs() < 1e-12);
-            if r.dynamic_sampling && degenerate && rounds <= r.max_resample_rounds {
-                dropped += 1;
-                continue;
-            }
-            groups.push(Group {
-                prompt: prompts[k].clone(),
-                completions: comps.to_vec(),
-                parts: scored.iter().map(|s| s.parts.clone()).collect(),
-                correct: scored.iter().map(|s| s.correct).collect(),
-                rewards,
-            });
-        }
-        if groups.len() >= r.prompts_per_step || !r.dynamic_sampling || rounds > r.max_resample_rounds {
-            break;
-        }
-    }
+    // --- rollouts, with EDIS filtering and dynamic sampling ---
+    let mut sampled = sample_groups(ctx, &policy, global_step, cursor);
+    cursor = sampled.cursor;
+    let groups = &sampled.groups;
     let rollout_s = t0.elapsed().as_secs_f64();
 
-    // --- rewards and advantages ---
+    // --- rewards and advantages (EDIS-weighted) ---
     let rewards: Vec<f64> = groups.iter().flat_map(|gr| gr.rewards.iter().copied()).collect();
-    let adv = advantages::compute(r.advantage_estimator, &rewards, g, r.scale_rewards, r.advantage_eps);
+    let mut adv = if e.objective == Objective::EmFt {
+        vec![0.0; rewards.len()] // EM-FT uses no reward
+    } else {
+        advantages::compute(r.advantage_estimator, &rewards, g, r.scale_rewards, r.advantage_eps)
+    };
+    let rec_idx: Vec<usize> = groups.iter().flat_map(|gr| gr.records.iter().copied()).collect();
+    if e.weight.enabled {
+        let edis: Vec<f64> = rec_idx
+            .iter()
+            .map(|&i| sampled.records[i].signals.get(Signal::Edis))
+            .collect();
+        let correct: Vec<bool> = groups.iter().flat_map(|gr| gr.correct.iter().copied()).collect();
+        let w = edis_weights(&edis, &correct, g, e.weight.alpha, e.weight.eps);
+        for ((a, wi), &i) in adv.iter_mut().zip(&w).zip(&rec_idx) {
+            *a *= wi;
+            sampled.records[i].weight = *wi;
+        }
+    }
+    for (&a, &i) in adv.iter().zip(&rec_idx) {
+        sampled.records[i].advantage = a;
+    }
     let comps: Vec<&Completion> = groups.iter().flat_map(|gr| gr.completions.iter()).collect();
     let prompts: Vec<&[u32]> = groups
         .iter()
@@ -136,19 +98,41 @@ pub fn rl_step<AB: AutodiffBackend>(
     let (rm, rs, _, _) = summary(&rewards);
     m.insert("reward/mean".into(), json!(rm));
     m.insert("reward/std".into(), json!(rs));
-    for (i, e) in ctx.run.rewards.iter().enumerate() {
+    for (i, entry) in ctx.run.rewards.iter().enumerate() {
         let v: Vec<f64> = groups.iter().flat_map(|gr| gr.parts.iter().map(|p| p[i])).collect();
-        m.insert(format!("reward/{}/mean", e.function.name()), json!(summary(&v).0));
+        m.insert(format!("reward/{}/mean", entry.function.name()), json!(summary(&v).0));
     }
     let correct = groups.iter().flat_map(|gr| gr.correct.iter()).filter(|&&c| c).count();
     m.insert("accuracy".into(), json!(correct as f64 / n.max(1) as f64));
-    // over everything sampled this step, before dynamic sampling dropped groups
+    // over every group judged this step, before dynamic sampling dropped some
     m.insert(
         "frac_reward_zero_std".into(),
-        json!(advantages::frac_zero_std(&all_rewards, g)),
+        json!(advantages::frac_zero_std(&sampled.checked_rewards, g)),
     );
-    m.insert("dynamic_sampling/dropped_groups".into(), json!(dropped));
-    m.insert("dynamic_sampling/rounds".into(), json!(rounds));
+    m.insert("dynamic_sampling/dropped_groups".into(), json!(sampled.dropped));
+    m.insert("dynamic_sampling/rounds".into(), json!(sampled.rounds));
+    // entropy dynamics over every completion sampled this step (kept or not)
+    m.append(&mut trajectories::signal_metrics(&sampled.records, ""));
+    let edis_all: Vec<f64> = sampled.records.iter().map(|x| x.signals.get(Signal::Edis)).collect();
+    m.insert("edis/mean".into(), json!(summary(&edis_all).0));
+    if e.weight.enabled {
+        let w: Vec<f64> = rec_idx.iter().map(|&i| sampled.records[i].weight).collect();
+        let (_, _, wmin, wmax) = summary(&w);
+        m.insert("edis_weight/min".into(), json!(wmin));
+        m.insert("edis_weight/max".into(), json!(wmax));
+    }
+    if e.trajectories {
+        let h = Header {
+            kind: "train".into(),
+            step: global_step + 1, // the step number of this step's metrics line
+            label: String::new(),
+            edis: e.edis,
+        };
+        let dir = ctx.run.output_dir.join("trajectories");
+        if let Err(err) = trajectories::write(&dir, &h, &sampled.records) {
+            tracing::warn!("trajectory artifact of step {} not written: {err:#}", h.step);
+        }
+    }
     let lens: Vec<f64> = comps.iter().map(|c| c.tokens.len() as f64).collect();
     let (lm, _, lmin, lmax) = summary(&lens);
     m.insert("completion_length/mean".into(), json!(lm));
@@ -213,6 +197,7 @@ pub fn rl_step<AB: AutodiffBackend>(
         device,
     );
     let (mut loss_sum, mut kl_sum, mut low, mut high, mut h_sum, mut grad_norm) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut kept_tokens = 0.0;
     let mut finite = true;
     for _ in 0..r.num_iterations {
         let mut acc = GradAccum::default();
@@ -228,7 +213,8 @@ pub fn rl_step<AB: AutodiffBackend>(
             );
             let logps = stats.logprobs.narrow(1, lp - 1, lc);
             let mask = rows(batch.mask.clone());
-            h_sum += (stats.entropies.narrow(1, lp - 1, lc).detach() * mask.clone())
+            let h_tok = stats.entropies.narrow(1, lp - 1, lc); // [len, lc], with gradient
+            h_sum += (h_tok.clone().detach() * mask.clone())
                 .sum()
                 .into_scalar()
                 .elem::<f64>();
@@ -236,16 +222,42 @@ pub fn rl_step<AB: AutodiffBackend>(
                 Some(o) => rows(o.clone()),
                 None => logps.clone().detach(),
             };
+            let surrogate_mask = (e.top_entropy_quantile < 1.0).then(|| {
+                let hv = h_tok
+                    .clone()
+                    .detach()
+                    .into_data()
+                    .to_vec::<f32>()
+                    .expect("f32 entropies");
+                let mv: Vec<bool> = mask.clone().into_data().iter::<f32>().map(|x| x > 0.5).collect();
+                let keep = high_entropy_mask(&hv, &mv, e.top_entropy_quantile);
+                kept_tokens += keep.iter().filter(|&&k| k).count() as f64;
+                let keep: Vec<f32> = keep.iter().map(|&k| f32::from(u8::from(k))).collect();
+                Tensor::<AB, 2>::from_data(TensorData::new(keep, [len, lc]), device)
+            });
             let out = crate::objectives::policy_loss::policy_loss(
                 logps,
                 old,
                 ref_all.as_ref().map(|x| rows(x.clone())),
-                mask,
+                mask.clone(),
+                surrogate_mask,
                 Tensor::from_inner(adv_t.clone().narrow(0, start, len)),
                 &pl,
                 &norm_c,
             );
-            let lv = out.loss.clone().into_scalar().elem::<f64>();
+            // EM-FT: the token-mean entropy is the objective (its advantages are 0, so only the
+            // optional KL of the policy loss remains); otherwise the signed regulariser.
+            let coef = if e.objective == Objective::EmFt {
+                1.0
+            } else {
+                e.signed_coef()
+            };
+            let out_loss = if coef != 0.0 {
+                out.loss.clone() + entropy_term(h_tok, mask, batch.tokens_in_loss) * coef
+            } else {
+                out.loss.clone()
+            };
+            let lv = out_loss.clone().into_scalar().elem::<f64>();
             if !lv.is_finite() {
                 finite = false;
                 break;
@@ -254,7 +266,7 @@ pub fn rl_step<AB: AutodiffBackend>(
             kl_sum += out.kl_sum;
             low += out.clipped_low;
             high += out.clipped_high;
-            let grads = out.loss.backward();
+            let grads = out_loss.backward();
             acc.add(&model, &grads);
         }
         grad_norm = acc.global_norm();
@@ -273,6 +285,9 @@ pub fn rl_step<AB: AutodiffBackend>(
     m.insert("clip_ratio/high".into(), json!(high / toks));
     m.insert("clip_ratio/region".into(), json!((low + high) / toks));
     m.insert("grad_norm".into(), json!(grad_norm));
+    if e.top_entropy_quantile < 1.0 {
+        m.insert("entropy_mask/kept_ratio".into(), json!(kept_tokens / toks));
+    }
     m.insert("perf/tokens".into(), json!(lens.iter().sum::<f64>()));
     RlOutcome {
         model,

@@ -66,7 +66,8 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
-fn source(spec: &SourceSpec, seed: u64, shuffle: bool) -> anyhow::Result<Box<dyn ProblemSource>> {
+/// The problem source a spec names (`shuffle`: seeded epoch shuffling of JSONL files).
+pub fn source(spec: &SourceSpec, seed: u64, shuffle: bool) -> anyhow::Result<Box<dyn ProblemSource>> {
     Ok(match spec {
         SourceSpec::Synthetic(t) => Box::new(SyntheticSource { task: t.clone(), seed }),
         SourceSpec::Jsonl(j) => Box::new(JsonlSource::load(
@@ -78,7 +79,8 @@ fn source(spec: &SourceSpec, seed: u64, shuffle: bool) -> anyhow::Result<Box<dyn
     })
 }
 
-fn tokenizer_path(run: &RunFile) -> PathBuf {
+/// The run's tokenizer.json.
+pub fn tokenizer_path(run: &RunFile) -> PathBuf {
     run.model.tokenizer.clone().unwrap_or_else(|| match &run.model.path {
         Some(p) => p.join("tokenizer.json"),
         None => PathBuf::from("data/tokenizer.json"),
@@ -248,6 +250,7 @@ pub fn train<AB: AutodiffBackend>(
             eos: &ctx.eos,
             max_new_tokens: eval_len,
             batch: 256,
+            edis: ctx.run.entropy.edis,
         };
         let r = greedy_accuracy(&model.valid(), &ctx.eval, &spec);
         let mut m = Map::new();
@@ -257,6 +260,22 @@ pub fn train<AB: AutodiffBackend>(
         m.insert("eval/mean_length".into(), json!(r.mean_length));
         for (src, (c, n)) in &r.per_source {
             m.insert(format!("eval/{src}/greedy_accuracy"), json!(*c as f64 / *n as f64));
+        }
+        let h: Vec<f64> = r
+            .records
+            .iter()
+            .flat_map(|x| x.entropies.iter().map(|&v| v as f64))
+            .collect();
+        m.insert("eval/entropy_raw".into(), json!(super::metrics::summary(&h).0));
+        m.append(&mut crate::trajectories::signal_metrics(&r.records, "eval/"));
+        if ctx.run.entropy.trajectories {
+            let header = crate::trajectories::Header {
+                kind: "eval".into(),
+                step: state.global_step,
+                label: label.into(),
+                edis: ctx.run.entropy.edis,
+            };
+            crate::trajectories::write(&ctx.run.output_dir.join("trajectories"), &header, &r.records)?;
         }
         metrics.write(&m)?;
         tracing::info!(

@@ -1,0 +1,109 @@
+//! `entrl eval` over a run directory: one report per checkpoint in step order, internally
+//! consistent figures, and a re-run after losing one report redoes only that checkpoint (and
+//! reproduces it exactly).
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use entrl::backend::{Cpu, CpuTrain};
+use entrl::config::RunFile;
+use entrl::eval::job::{eval_job, resolve_targets};
+use entrl_tests::root;
+
+fn config(run_dir: &Path) -> RunFile {
+    let text = format!(
+        r#"
+seed = 5
+output_dir = "{}"
+[model]
+config = "{}"
+tokenizer = "{}"
+[data]
+train = {{ kind = "arithmetic", digits = 1, operands = 2 }}
+[sft]
+steps = 60
+batch_size = 32
+learning_rate = 3e-3
+warmup_steps = 5
+[rl]
+max_completion_length = 16
+[eval]
+num_problems = 20
+samples = 6
+ks = [1, 2, 6, 9]
+[checkpoint]
+save_every = 20
+keep_last = 3
+"#,
+        run_dir.display(),
+        root().join("configs/model/tiny.toml").display(),
+        root().join("data/tokenizer.json").display()
+    );
+    RunFile::parse(&text, "eval-job-test", &[]).unwrap()
+}
+
+fn mtime(p: &Path) -> SystemTime {
+    std::fs::metadata(p).unwrap().modified().unwrap()
+}
+
+#[test]
+fn eval_job_over_run_directory_is_resumable() {
+    let dir = std::env::temp_dir().join(format!("entrl-eval-job-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = config(&dir);
+    entrl::train::train::<CpuTrain>(run.clone(), false, false, &Default::default()).unwrap();
+    let targets = resolve_targets(std::slice::from_ref(&dir)).unwrap();
+    let labels: Vec<&str> = targets.iter().map(|t| t.label.as_str()).collect();
+    assert_eq!(labels, ["step-000020", "step-000040", "step-000060"]);
+    let out = dir.join("eval");
+    let first = eval_job::<Cpu>(&run, &targets, &out, &Default::default()).unwrap();
+    assert_eq!(first.len(), 3);
+    for r in &first {
+        let all = r.sources.last().unwrap();
+        assert_eq!((all.problems, all.samples), (20, 6));
+        assert!((all.pass_at_k[&1] - all.mean_at_n).abs() < 1e-12, "pass@1 = mean@N");
+        assert!((all.maj_at_k[&1] - all.mean_at_n).abs() < 1e-12, "maj@1 = mean@N");
+        assert!(!all.pass_at_k.contains_key(&9), "k > N skipped");
+        assert!(all.pass_at_k[&6] >= all.pass_at_k[&2] && all.pass_at_k[&2] >= all.pass_at_k[&1]);
+        for f in [
+            "report.json",
+            "report.md",
+            "trajectories/eval-step-000000-samples.safetensors",
+        ] {
+            let f = f.replace("000000", &format!("{:06}", r.header.step.unwrap()));
+            assert!(
+                out.join(format!("step-{:06}", r.header.step.unwrap()))
+                    .join(&f)
+                    .exists(),
+                "{f}"
+            );
+        }
+    }
+    assert!(out.join("report.md").exists() && out.join("report.json").exists());
+    // a job killed before the last checkpoint finished: its report.json is missing
+    let kept = [
+        mtime(&out.join("step-000020/report.json")),
+        mtime(&out.join("step-000040/report.json")),
+    ];
+    let last = out.join("step-000060/report.json");
+    let before = std::fs::read_to_string(&last).unwrap();
+    std::fs::remove_file(&last).unwrap();
+    let second = eval_job::<Cpu>(&run, &targets, &out, &Default::default()).unwrap();
+    assert_eq!(
+        kept[0],
+        mtime(&out.join("step-000020/report.json")),
+        "finished checkpoint redone"
+    );
+    assert_eq!(
+        kept[1],
+        mtime(&out.join("step-000040/report.json")),
+        "finished checkpoint redone"
+    );
+    assert_eq!(
+        before,
+        std::fs::read_to_string(&last).unwrap(),
+        "re-evaluation is not identical"
+    );
+    assert_eq!(first, second);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,209 @@
+//! `entrl eval`: sampled evaluation of one checkpoint, every checkpoint of a run directory (in
+//! step order), or a list. Each checkpoint gets `OUT/<label>/{report.json, report.md,
+//! trajectories/}`; `OUT/report.json` and `OUT/report.md` collect them. A checkpoint whose
+//! `report.json` exists is skipped, so a killed job re-run finishes only what is missing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use burn::tensor::backend::Backend;
+use entrl_rewards::RewardSet;
+use serde::{Deserialize, Serialize};
+
+use super::EvalSpec;
+use super::sampled::{ReportHeader, SampleSpec, SourceReport, report, run_problems};
+use crate::config::RunFile;
+use crate::data::Problem;
+use crate::model;
+use crate::rollout::SamplingParams;
+use crate::tokenizer::Tokenizer;
+use crate::train::{checkpoint, run as train_run};
+use crate::trajectories::{self, Header, Record};
+
+/// One checkpoint's report (`OUT/<label>/report.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointReport {
+    /// What was evaluated and how.
+    pub header: ReportHeader,
+    /// Per data source, then `all`.
+    pub sources: Vec<SourceReport>,
+}
+
+/// A checkpoint to evaluate: its directory, a label for its output folder, its step if known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// HF model directory.
+    pub dir: PathBuf,
+    /// Output folder name.
+    pub label: String,
+    /// Global step (from `trainer_state.json`).
+    pub step: Option<u64>,
+}
+
+fn step_of(dir: &Path) -> Option<u64> {
+    let s = std::fs::read_to_string(dir.join("trainer_state.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&s).ok()?["global_step"].as_u64()
+}
+
+/// Expands paths into checkpoints: a model directory is itself; a run directory gives every
+/// complete `checkpoints/step-N` in step order (or its `final/` if it has none).
+pub fn resolve_targets(paths: &[PathBuf]) -> anyhow::Result<Vec<Target>> {
+    let mut out: Vec<Target> = vec![];
+    for p in paths {
+        if p.join("model.safetensors").exists() {
+            let tail: Vec<String> = p
+                .components()
+                .rev()
+                .take(2)
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            let label: String = tail
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("-")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            out.push(Target {
+                dir: p.clone(),
+                label,
+                step: step_of(p),
+            });
+        } else if checkpoint::checkpoints_dir(p).is_dir() || p.join("final").is_dir() {
+            let list = checkpoint::list(p);
+            if list.is_empty() {
+                out.extend(resolve_targets(&[p.join("final")])?);
+            }
+            for (step, dir) in list {
+                out.push(Target {
+                    dir,
+                    label: format!("step-{step:06}"),
+                    step: Some(step),
+                });
+            }
+        } else {
+            bail!(
+                "{}: neither a model directory (model.safetensors) nor a run directory (checkpoints/)",
+                p.display()
+            );
+        }
+    }
+    for (i, t) in out.iter().enumerate() {
+        if out[..i].iter().any(|u| u.label == t.label) {
+            bail!("two checkpoints would share the output folder '{}'", t.label);
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluates every target (skipping those with a finished report) and writes the combined report.
+pub fn eval_job<B: Backend>(
+    run: &RunFile,
+    targets: &[Target],
+    out_dir: &Path,
+    device: &B::Device,
+) -> anyhow::Result<Vec<CheckpointReport>> {
+    let eval_spec = run.data.eval.clone().unwrap_or_else(|| run.data.train.clone());
+    let src = train_run::source(&eval_spec, run.data.eval_seed, false)?;
+    let n = src
+        .len()
+        .map_or(run.eval.num_problems, |l| l.min(run.eval.num_problems));
+    let problems: Vec<Problem> = (0..n as u64).map(|i| src.get(i)).collect();
+    let rewards = RewardSet {
+        fns: run.rewards.iter().map(|e| (e.function.clone(), e.weight)).collect(),
+    };
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let mut all = vec![];
+    for t in targets {
+        let dir = out_dir.join(&t.label);
+        let done = dir.join("report.json");
+        if done.exists() {
+            let r: CheckpointReport = serde_json::from_str(&std::fs::read_to_string(&done)?)
+                .with_context(|| format!("{}", done.display()))?;
+            tracing::info!("{}: already evaluated, skipped", t.label);
+            all.push(r);
+            continue;
+        }
+        let tok_path = run
+            .model
+            .tokenizer
+            .clone()
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| t.dir.join("tokenizer.json"));
+        let tok = Tokenizer::from_file(&tok_path)?;
+        let model = model::load_hf_dir::<B>(&t.dir, device)?;
+        let eos = tok.end_ids(model.config().eos_ids());
+        let spec = EvalSpec {
+            tok: &tok,
+            template: run.data.template,
+            rewards: &rewards,
+            eos: &eos,
+            max_new_tokens: run.eval.max_completion_length.unwrap_or(run.rl.max_completion_length),
+            batch: 256,
+            edis: run.entropy.edis,
+        };
+        let ss = SampleSpec {
+            samples: run.eval.samples,
+            sampling: SamplingParams {
+                temperature: run.eval.temperature,
+                top_p: run.eval.top_p,
+                top_logprobs: 0,
+                ..Default::default()
+            },
+            seed: run.seed,
+            ks: run.eval.ks.clone(),
+        };
+        let t0 = std::time::Instant::now();
+        let results = run_problems(&model, &problems, &spec, &ss);
+        let traj = dir.join("trajectories");
+        let step = t.step.unwrap_or(0);
+        let samples: Vec<Record> = results.iter().flat_map(|r| r.samples.iter().cloned()).collect();
+        let greedy: Vec<Record> = results.iter().map(|r| r.greedy.clone()).collect();
+        for (label, recs) in [("samples", &samples), ("greedy", &greedy)] {
+            let h = Header {
+                kind: "eval".into(),
+                step,
+                label: label.into(),
+                edis: run.entropy.edis,
+            };
+            trajectories::write(&traj, &h, recs)?;
+        }
+        let rep = CheckpointReport {
+            header: ReportHeader {
+                checkpoint: t.dir.display().to_string(),
+                step: t.step,
+                samples: run.eval.samples,
+                temperature: run.eval.temperature,
+                edis: run.entropy.edis,
+            },
+            sources: report(&results, &ss.ks),
+        };
+        std::fs::write(dir.join("report.md"), super::markdown::checkpoint_md(&rep))?;
+        // report.json last, atomically: its presence marks the checkpoint as done
+        let tmp = dir.join("report.json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(&rep)?)?;
+        std::fs::rename(&tmp, &done)?;
+        let all_src = rep.sources.last().expect("an 'all' row");
+        tracing::info!(
+            "{}: greedy {:.3}, mean@{} {:.3}, best-of-N by EDIS {:.3} ({} problems, {:.0} s)",
+            t.label,
+            all_src.greedy_accuracy,
+            all_src.samples,
+            all_src.mean_at_n,
+            all_src.best_of_n["edis"],
+            all_src.problems,
+            t0.elapsed().as_secs_f64()
+        );
+        all.push(rep);
+    }
+    std::fs::write(out_dir.join("report.json"), serde_json::to_string_pretty(&all)?)?;
+    std::fs::write(out_dir.join("report.md"), super::markdown::job_md(&all))?;
+    Ok(all)
+}

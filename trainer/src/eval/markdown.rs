@@ -1,0 +1,131 @@
+//! Markdown tables of evaluation reports (`report.md`).
+
+use std::fmt::Write;
+
+use entrl_rewards::Signal;
+
+use super::job::CheckpointReport;
+use super::sampled::SourceReport;
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or("–".into(), |v| format!("{v:.digits$}"))
+}
+
+/// One source's tables.
+fn source_md(s: &SourceReport, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "## {} ({} problems, {} samples each)\n",
+        s.data_source, s.problems, s.samples
+    );
+    let _ = writeln!(out, "| metric | % |\n|---|---:|");
+    let _ = writeln!(out, "| greedy accuracy | {} |", pct(s.greedy_accuracy));
+    let _ = writeln!(out, "| mean@{} | {} |", s.samples, pct(s.mean_at_n));
+    for (k, v) in &s.pass_at_k {
+        let _ = writeln!(out, "| pass@{k} | {} |", pct(*v));
+    }
+    for (k, v) in &s.maj_at_k {
+        let _ = writeln!(out, "| maj@{k} | {} |", pct(*v));
+    }
+    let _ = writeln!(out, "| majority vote over {} | {} |\n", s.samples, pct(s.majority_vote));
+    let _ = writeln!(
+        out,
+        "| signal | better | best-of-{} % | Borda % | AUROC | AUROC within problems |\n|---|---|---:|---:|---:|---:|",
+        s.samples
+    );
+    for sig in Signal::ALL {
+        let n = sig.name();
+        let _ = writeln!(
+            out,
+            "| {n} | {} | {} | {} | {} | {} |",
+            if sig.higher_is_better() { "higher" } else { "lower" },
+            pct(s.best_of_n[n]),
+            pct(s.borda[n]),
+            opt(s.auroc[n], 3),
+            opt(s.auroc_within[n], 3)
+        );
+    }
+    let _ = writeln!(out, "\n| | correct | incorrect |\n|---|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| mean EDIS | {} | {} |",
+        opt(s.edis_correct, 3),
+        opt(s.edis_incorrect, 3)
+    );
+    let _ = writeln!(
+        out,
+        "| mean token entropy (nats) | {} | {} |",
+        opt(s.entropy_correct, 3),
+        opt(s.entropy_incorrect, 3)
+    );
+    let _ = writeln!(out, "\nmean completion length: {:.1} tokens\n", s.mean_length);
+}
+
+/// `OUT/<label>/report.md`.
+pub fn checkpoint_md(r: &CheckpointReport) -> String {
+    let h = &r.header;
+    let mut out = format!(
+        "# Evaluation of `{}`{}\n\n{} samples per problem at temperature {} plus greedy; EDIS w = {}, τ_b = {}, τ_r = {}. \
+         AUROC is oriented so that > 0.5 means the signal ranks correct samples as more confident; \
+         \"within problems\" averages it over problems with both correct and incorrect samples.\n\n",
+        h.checkpoint,
+        h.step.map_or(String::new(), |s| format!(" (step {s})")),
+        h.samples,
+        h.temperature,
+        h.edis.window,
+        h.edis.tau_burst,
+        h.edis.tau_rebound
+    );
+    for s in &r.sources {
+        source_md(s, &mut out);
+    }
+    out
+}
+
+/// `OUT/report.md`: one row per checkpoint (all sources together).
+pub fn job_md(all: &[CheckpointReport]) -> String {
+    let mut out = String::from("# Evaluation job\n\nAll data sources together; accuracies in %.\n\n");
+    let Some(first) = all.first().and_then(|r| r.sources.last()) else {
+        return out;
+    };
+    let ks: Vec<usize> = first.pass_at_k.keys().copied().collect();
+    let mut head = String::from("| checkpoint | step | greedy | mean@N |");
+    for k in &ks {
+        let _ = write!(head, " pass@{k} |");
+    }
+    let _ = write!(head, " majority |");
+    for s in Signal::ALL {
+        let _ = write!(head, " best-of-N {} |", s.name());
+    }
+    let _ = write!(head, " AUROC edis | AUROC mean_entropy |");
+    let cols = head.matches('|').count() - 1;
+    let _ = writeln!(out, "{head}\n|{}", "---|".repeat(cols));
+    for r in all {
+        let s = r.sources.last().expect("an 'all' row");
+        let mut row = format!(
+            "| `{}` | {} | {} | {} |",
+            r.header.checkpoint,
+            r.header.step.map_or("–".into(), |x| x.to_string()),
+            pct(s.greedy_accuracy),
+            pct(s.mean_at_n)
+        );
+        for k in &ks {
+            let _ = write!(row, " {} |", s.pass_at_k.get(k).map_or("–".into(), |v| pct(*v)));
+        }
+        let _ = write!(row, " {} |", pct(s.majority_vote));
+        for sig in Signal::ALL {
+            let _ = write!(row, " {} |", pct(s.best_of_n[sig.name()]));
+        }
+        let _ = write!(
+            row,
+            " {} | {} |",
+            opt(s.auroc["edis"], 3),
+            opt(s.auroc["mean_entropy"], 3)
+        );
+        let _ = writeln!(out, "{row}");
+    }
+    out
+}

@@ -1,0 +1,237 @@
+//! Sampled evaluation: N completions per problem plus a greedy pass, scored by the verifier and by
+//! every trajectory signal. Reports, per data source and overall: greedy accuracy, mean@N,
+//! unbiased pass@k, maj@k, majority vote over N, best-of-N by each signal, score-weighted Borda,
+//! each signal's AUROC for correctness, EDIS and entropy of correct vs incorrect completions.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::backend::Backend;
+use entrl_rewards::selection::{answer_key, best_of_n, borda_vote, majority_vote};
+use entrl_rewards::stats::{auroc, maj_at_k, pass_at_k};
+use entrl_rewards::{EdisParams, Extractor, RewardFn, RewardSet, Signal};
+use serde::{Deserialize, Serialize};
+
+use super::{EvalSpec, greedy_accuracy};
+use crate::data::Problem;
+use crate::model::Transformer;
+use crate::rollout::{RolloutConfig, SamplingParams, generate};
+use crate::trajectories::Record;
+
+/// How to sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleSpec {
+    /// Completions per problem (N).
+    pub samples: usize,
+    /// Sampling temperature / nucleus / top-k.
+    pub sampling: SamplingParams,
+    /// Seed (completion (i, j) uses stream (seed, problem i, sample j)).
+    pub seed: u64,
+    /// k values for pass@k and maj@k (those > N are skipped).
+    pub ks: Vec<usize>,
+}
+
+/// One problem's completions.
+#[derive(Debug, Clone)]
+pub struct ProblemResult {
+    /// Its `data_source`.
+    pub data_source: String,
+    /// Greedy completion.
+    pub greedy: Record,
+    /// N sampled completions.
+    pub samples: Vec<Record>,
+    /// Answer key of each sample (`None`: nothing extracted).
+    pub keys: Vec<Option<String>>,
+}
+
+/// Metrics over a set of problems (schema of `report.json`, stable: fields are only added).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    /// `data_source` or `all`.
+    pub data_source: String,
+    /// Problems.
+    pub problems: usize,
+    /// Samples per problem (N).
+    pub samples: usize,
+    /// Greedy accuracy.
+    pub greedy_accuracy: f64,
+    /// Mean accuracy of the samples (mean@N).
+    pub mean_at_n: f64,
+    /// Unbiased pass@k, by k.
+    pub pass_at_k: BTreeMap<usize, f64>,
+    /// maj@k (expected majority-vote accuracy over random k-subsets), by k.
+    pub maj_at_k: BTreeMap<usize, f64>,
+    /// Majority vote over all N samples (first-seen answer wins ties).
+    pub majority_vote: f64,
+    /// Best-of-N accuracy: the single most confident sample by each signal.
+    pub best_of_n: BTreeMap<String, f64>,
+    /// Score-weighted Borda vote accuracy by each signal.
+    pub borda: BTreeMap<String, f64>,
+    /// AUROC of each signal (oriented: > 0.5 = ranks correct samples as more confident); null if
+    /// all samples are correct or all incorrect.
+    pub auroc: BTreeMap<String, Option<f64>>,
+    /// Within-problem AUROC of each signal: the mean over problems with both correct and
+    /// incorrect samples of the AUROC among that problem's samples (what best-of-N selection
+    /// depends on; the pooled AUROC also rewards telling easy problems from hard ones). Null if no
+    /// problem has mixed outcomes.
+    pub auroc_within: BTreeMap<String, Option<f64>>,
+    /// Mean EDIS of correct / incorrect samples (null when a class is empty).
+    pub edis_correct: Option<f64>,
+    /// See `edis_correct`.
+    pub edis_incorrect: Option<f64>,
+    /// Mean token entropy of correct / incorrect samples.
+    pub entropy_correct: Option<f64>,
+    /// See `entropy_correct`.
+    pub entropy_incorrect: Option<f64>,
+    /// Mean sample length (tokens).
+    pub mean_length: f64,
+}
+
+/// The extractor of the first accuracy reward (how answers are read for voting); `auto` if none.
+pub fn answer_extractor(rewards: &RewardSet) -> Extractor {
+    rewards
+        .fns
+        .iter()
+        .find_map(|(f, _)| match f {
+            RewardFn::Accuracy { extractor } => Some(*extractor),
+            _ => None,
+        })
+        .unwrap_or(Extractor::Auto)
+}
+
+/// Greedy + N samples for every problem.
+pub fn run_problems<B: Backend>(
+    model: &Transformer<B>,
+    problems: &[Problem],
+    spec: &EvalSpec,
+    s: &SampleSpec,
+) -> Vec<ProblemResult> {
+    let greedy = greedy_accuracy(model, problems, spec).records;
+    let extractor = answer_extractor(spec.rewards);
+    let per_call = (256 / s.samples.max(1)).max(1);
+    let mut out = Vec::with_capacity(problems.len());
+    for (ci, chunk) in problems.chunks(per_call).enumerate() {
+        let first = ci * per_call;
+        let prompts: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|p| spec.tok.encode(&spec.template.render(&p.question)))
+            .collect();
+        let cfg = RolloutConfig {
+            group_size: s.samples,
+            max_new_tokens: spec.max_new_tokens,
+            sampling: s.sampling.clone(),
+            eos_ids: spec.eos.to_vec(),
+            seed: s.seed,
+            first_prompt_index: first,
+        };
+        let comps = generate(model, &prompts, &cfg);
+        for (k, (group, p)) in comps.chunks(s.samples).zip(chunk).enumerate() {
+            let mut samples = vec![];
+            let mut keys = vec![];
+            for c in group {
+                let text = spec.tok.decode(&c.tokens, false);
+                let sc = spec.rewards.score(&text, &p.answer, c.tokens.len());
+                samples.push(Record::new(c, (first + k) as u64, sc.total, sc.correct, &spec.edis));
+                keys.push(extractor.extract(&text).map(|a| answer_key(&a)));
+            }
+            out.push(ProblemResult {
+                data_source: p.data_source.clone(),
+                greedy: greedy[first + k].clone(),
+                samples,
+                keys,
+            });
+        }
+    }
+    out
+}
+
+/// Whether the answer `key` is correct for this problem: some sample with that key was judged
+/// correct (voting never invents an answer no sample gave).
+fn key_correct(r: &ProblemResult, key: &Option<String>) -> bool {
+    key.is_some() && r.keys.iter().zip(&r.samples).any(|(k, s)| k == key && s.correct)
+}
+
+fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
+    let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    (n > 0).then(|| s / n as f64)
+}
+
+/// Metrics over `results` (all assumed to have the same N), labelled `data_source`.
+pub fn summarize(results: &[&ProblemResult], data_source: &str, ks: &[usize]) -> SourceReport {
+    let n = results.first().map_or(0, |r| r.samples.len());
+    let np = results.len().max(1) as f64;
+    let frac = |f: &dyn Fn(&ProblemResult) -> f64| results.iter().map(|r| f(r)).sum::<f64>() / np;
+    let all: Vec<&Record> = results.iter().flat_map(|r| r.samples.iter()).collect();
+    let labels: Vec<bool> = all.iter().map(|r| r.correct).collect();
+    let class_mean = |s: Signal, want: bool| mean(all.iter().filter(|r| r.correct == want).map(|r| r.signals.get(s)));
+    let mut rep = SourceReport {
+        data_source: data_source.into(),
+        problems: results.len(),
+        samples: n,
+        greedy_accuracy: frac(&|r| f64::from(u8::from(r.greedy.correct))),
+        mean_at_n: mean(all.iter().map(|r| f64::from(u8::from(r.correct)))).unwrap_or(0.0),
+        pass_at_k: BTreeMap::new(),
+        maj_at_k: BTreeMap::new(),
+        majority_vote: frac(&|r| f64::from(u8::from(key_correct(r, &majority_vote(&r.keys))))),
+        best_of_n: BTreeMap::new(),
+        borda: BTreeMap::new(),
+        auroc: BTreeMap::new(),
+        auroc_within: BTreeMap::new(),
+        edis_correct: class_mean(Signal::Edis, true),
+        edis_incorrect: class_mean(Signal::Edis, false),
+        entropy_correct: class_mean(Signal::MeanEntropy, true),
+        entropy_incorrect: class_mean(Signal::MeanEntropy, false),
+        mean_length: mean(all.iter().map(|r| r.tokens.len() as f64)).unwrap_or(0.0),
+    };
+    for &k in ks.iter().filter(|&&k| k >= 1 && k <= n) {
+        let c = |r: &ProblemResult| r.samples.iter().filter(|s| s.correct).count();
+        rep.pass_at_k.insert(k, frac(&|r| pass_at_k(n, c(r), k)));
+        let ok = |r: &ProblemResult| r.keys.iter().map(|key| key_correct(r, key)).collect::<Vec<_>>();
+        rep.maj_at_k.insert(k, frac(&|r| maj_at_k(&r.keys, &ok(r), k)));
+    }
+    for s in Signal::ALL {
+        let values = |r: &ProblemResult| r.samples.iter().map(|x| x.signals.get(s)).collect::<Vec<_>>();
+        let best = frac(&|r| best_of_n(&values(r), s).map_or(0.0, |i| f64::from(u8::from(r.samples[i].correct))));
+        rep.best_of_n.insert(s.name().into(), best);
+        let borda = frac(&|r| f64::from(u8::from(key_correct(r, &borda_vote(&r.keys, &values(r), s)))));
+        rep.borda.insert(s.name().into(), borda);
+        let conf: Vec<f64> = all.iter().map(|r| s.confidence(r.signals.get(s))).collect();
+        rep.auroc.insert(s.name().into(), auroc(&conf, &labels));
+        let within = mean(results.iter().filter_map(|r| {
+            let conf: Vec<f64> = r.samples.iter().map(|x| s.confidence(x.signals.get(s))).collect();
+            auroc(&conf, &r.samples.iter().map(|x| x.correct).collect::<Vec<_>>())
+        }));
+        rep.auroc_within.insert(s.name().into(), within);
+    }
+    rep
+}
+
+/// One report per data source (sorted) followed by `all`.
+pub fn report(results: &[ProblemResult], ks: &[usize]) -> Vec<SourceReport> {
+    let mut sources: Vec<&str> = results.iter().map(|r| r.data_source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let mut out: Vec<SourceReport> = sources
+        .iter()
+        .map(|&src| {
+            let rs: Vec<&ProblemResult> = results.iter().filter(|r| r.data_source == src).collect();
+            summarize(&rs, src, ks)
+        })
+        .collect();
+    out.push(summarize(&results.iter().collect::<Vec<_>>(), "all", ks));
+    out
+}
+
+/// EDIS parameters and sampling settings used, for the report header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportHeader {
+    /// Which checkpoint.
+    pub checkpoint: String,
+    /// Its global step, when known.
+    pub step: Option<u64>,
+    /// Samples per problem.
+    pub samples: usize,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// EDIS parameters.
+    pub edis: EdisParams,
+}

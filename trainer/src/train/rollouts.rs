@@ -1,0 +1,158 @@
+//! The rollout half of an RL step: sample groups, score them (reward functions, or EM-RL's own
+//! log-probs/entropies), EDIS-filter them, apply DAPO dynamic sampling, and keep a [`Record`] of
+//! every completion sampled (for metrics and trajectory artifacts).
+
+use burn::tensor::backend::Backend;
+use entrl_rewards::Signal;
+use entrl_rewards::selection::edis_filter;
+
+use super::run::Ctx;
+use crate::config::Objective;
+use crate::model::Transformer;
+use crate::rollout::{Completion, RolloutConfig, SamplingParams, generate};
+use crate::trajectories::Record;
+
+/// A prompt's group as kept for the update (G completions).
+pub struct Group {
+    /// Prompt ids.
+    pub prompt: Vec<u32>,
+    /// The kept completions.
+    pub completions: Vec<Completion>,
+    /// Their rewards (reward functions, or EM-RL's).
+    pub rewards: Vec<f64>,
+    /// Per reward function, per completion.
+    pub parts: Vec<Vec<f64>>,
+    /// Verifier verdicts.
+    pub correct: Vec<bool>,
+    /// Index of each kept completion in [`Sampled::records`].
+    pub records: Vec<usize>,
+}
+
+/// Everything one step sampled.
+pub struct Sampled {
+    /// Groups for the update.
+    pub groups: Vec<Group>,
+    /// Every completion sampled this step, kept or not, in sampling order.
+    pub records: Vec<Record>,
+    /// Rewards of every group that reached the dynamic-sampling check (for `frac_reward_zero_std`).
+    pub checked_rewards: Vec<f64>,
+    /// Groups dropped by dynamic sampling.
+    pub dropped: usize,
+    /// Rollout rounds.
+    pub rounds: usize,
+    /// Training-data cursor after sampling.
+    pub cursor: u64,
+}
+
+/// The rollout seed of (run seed, step, dynamic-sampling round): replays exactly on resume.
+fn rollout_seed(seed: u64, step: u64, round: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03)
+        ^ (round as u64).wrapping_mul(0x94D0_49BB_1331_11EB)
+}
+
+/// EM-RL's reward of a completion from its own rollout statistics (raw T=1 distribution):
+/// sequence `Σ_t ln π(y_t|y_<t)`, token `−Σ_t H_t` (SPEC §3; un-normalised sums).
+pub fn em_rl_reward(objective: Objective, c: &Completion) -> Option<f64> {
+    match objective {
+        Objective::EmRlSequence => Some(c.logprobs.iter().map(|&x| x as f64).sum()),
+        Objective::EmRlToken => Some(-c.entropies.iter().map(|&x| x as f64).sum::<f64>()),
+        _ => None,
+    }
+}
+
+/// Samples `rl.prompts_per_step` groups starting at data `cursor`.
+pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_step: u64, mut cursor: u64) -> Sampled {
+    let r = &ctx.run.rl;
+    let e = &ctx.run.entropy;
+    let g = r.num_generations;
+    let per_prompt = e.sampled_per_prompt(g);
+    let sampling = SamplingParams {
+        temperature: r.temperature,
+        top_p: r.top_p,
+        top_k: r.top_k,
+        top_logprobs: 0,
+        ..Default::default()
+    };
+    let mut s = Sampled {
+        groups: vec![],
+        records: vec![],
+        checked_rewards: vec![],
+        dropped: 0,
+        rounds: 0,
+        cursor,
+    };
+    // dynamic sampling only judges verifier rewards
+    let dynamic = r.dynamic_sampling && e.objective == Objective::Reward;
+    loop {
+        let need = r.prompts_per_step - s.groups.len();
+        let first = cursor;
+        let problems: Vec<_> = (0..need as u64).map(|k| ctx.train.get(first + k)).collect();
+        cursor += need as u64;
+        let prompts: Vec<Vec<u32>> = problems
+            .iter()
+            .map(|p| ctx.tok.encode(&ctx.run.data.template.render(&p.question)))
+            .collect();
+        let cfg = RolloutConfig {
+            group_size: per_prompt,
+            max_new_tokens: r.max_completion_length,
+            sampling: sampling.clone(),
+            eos_ids: ctx.eos.clone(),
+            seed: rollout_seed(ctx.run.seed, global_step, s.rounds),
+            first_prompt_index: 0,
+        };
+        let out = generate(policy, &prompts, &cfg);
+        s.rounds += 1;
+        for (k, comps) in out.chunks(per_prompt).enumerate() {
+            let scored: Vec<_> = comps
+                .iter()
+                .map(|c| {
+                    ctx.rewards
+                        .score(&ctx.tok.decode(&c.tokens, false), &problems[k].answer, c.tokens.len())
+                })
+                .collect();
+            let rewards: Vec<f64> = comps
+                .iter()
+                .zip(&scored)
+                .map(|(c, sc)| em_rl_reward(e.objective, c).unwrap_or(sc.total))
+                .collect();
+            let base = s.records.len();
+            for (j, c) in comps.iter().enumerate() {
+                s.records
+                    .push(Record::new(c, first + k as u64, rewards[j], scored[j].correct, &e.edis));
+            }
+            let kept: Vec<usize> = if e.filter.enabled {
+                let edis: Vec<f64> = (0..comps.len())
+                    .map(|j| s.records[base + j].signals.get(Signal::Edis))
+                    .collect();
+                let correct: Vec<bool> = scored.iter().map(|x| x.correct).collect();
+                edis_filter(&edis, &correct, g)
+            } else {
+                (0..comps.len()).collect()
+            };
+            let kept_rewards: Vec<f64> = kept.iter().map(|&j| rewards[j]).collect();
+            s.checked_rewards.extend(&kept_rewards);
+            let degenerate = kept_rewards.iter().all(|x| (x - kept_rewards[0]).abs() < 1e-12);
+            if dynamic && degenerate && s.rounds <= r.max_resample_rounds {
+                s.dropped += 1;
+                continue;
+            }
+            for &j in &kept {
+                s.records[base + j].kept = true;
+            }
+            s.groups.push(Group {
+                prompt: prompts[k].clone(),
+                completions: kept.iter().map(|&j| comps[j].clone()).collect(),
+                parts: kept.iter().map(|&j| scored[j].parts.clone()).collect(),
+                correct: kept.iter().map(|&j| scored[j].correct).collect(),
+                rewards: kept_rewards,
+                records: kept.iter().map(|&j| base + j).collect(),
+            });
+        }
+        if s.groups.len() >= r.prompts_per_step || !dynamic || s.rounds > r.max_resample_rounds {
+            break;
+        }
+    }
+    s.cursor = cursor;
+    s
+}
