@@ -9,17 +9,12 @@ use entrl::config::RunFile;
 use entrl::trajectories;
 use entrl_rewards::stats::auroc;
 use entrl_rewards::{Signal, signals};
-use entrl_tests::root;
+use entrl_tests::{metric_lines, tiny_run};
 use serde_json::Value;
 
 fn config(run_dir: &Path, sft_steps: u64, rl: &str, entropy: &str) -> RunFile {
-    let text = format!(
+    let rest = format!(
         r#"
-seed = 3
-output_dir = "{}"
-[model]
-config = "{}"
-tokenizer = "{}"
 [data]
 train = {{ kind = "arithmetic", digits = 1, operands = 2 }}
 [sft]
@@ -38,20 +33,9 @@ num_problems = 24
 [checkpoint]
 save_every = 0
 keep_last = 1
-"#,
-        run_dir.display(),
-        root().join("configs/model/tiny.toml").display(),
-        root().join("data/tokenizer.json").display()
+"#
     );
-    RunFile::parse(&text, "entropy-run-test", &[]).unwrap()
-}
-
-fn metric_lines(run_dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    tiny_run(run_dir, 3, &rest, "entropy-run-test")
 }
 
 #[test]

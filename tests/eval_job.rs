@@ -8,18 +8,12 @@ use std::time::SystemTime;
 use entrl::backend::{Cpu, CpuTrain};
 use entrl::config::RunFile;
 use entrl::eval::job::{eval_job, resolve_targets};
-use entrl_tests::root;
+use entrl_tests::tiny_run;
 
 fn config(run_dir: &Path) -> RunFile {
-    let text = format!(
-        r#"
-seed = 5
-output_dir = "{}"
-[model]
-config = "{}"
-tokenizer = "{}"
+    let rest = r#"
 [data]
-train = {{ kind = "arithmetic", digits = 1, operands = 2 }}
+train = { kind = "arithmetic", digits = 1, operands = 2 }
 [sft]
 steps = 60
 batch_size = 32
@@ -34,12 +28,8 @@ ks = [1, 2, 6, 9]
 [checkpoint]
 save_every = 20
 keep_last = 3
-"#,
-        run_dir.display(),
-        root().join("configs/model/tiny.toml").display(),
-        root().join("data/tokenizer.json").display()
-    );
-    RunFile::parse(&text, "eval-job-test", &[]).unwrap()
+"#;
+    tiny_run(run_dir, 5, rest, "eval-job-test")
 }
 
 fn mtime(p: &Path) -> SystemTime {

@@ -44,3 +44,24 @@ pub fn logits_rows(model: &Transformer<Cpu>, ids: &[u32]) -> Vec<Vec<f32>> {
     let v = flat.len() / t;
     flat.chunks(v).map(<[f32]>::to_vec).collect()
 }
+
+/// A run file for the tiny from-scratch model writing to `run_dir`: the `[model]` section and the
+/// output directory are filled in, `rest` holds every other section (`[data]` first).
+pub fn tiny_run(run_dir: &Path, seed: u64, rest: &str, origin: &str) -> entrl::config::RunFile {
+    let text = format!(
+        "seed = {seed}\noutput_dir = \"{}\"\n[model]\nconfig = \"{}\"\ntokenizer = \"{}\"\n{rest}",
+        run_dir.display(),
+        root().join("configs/model/tiny.toml").display(),
+        root().join("data/tokenizer.json").display()
+    );
+    entrl::config::RunFile::parse(&text, origin, &[]).unwrap()
+}
+
+/// The lines of a run's `metrics.jsonl`.
+pub fn metric_lines(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -19,6 +19,9 @@ enum Cmd {
     /// Evaluate checkpoints: greedy + N samples per problem, pass@k, maj@k, best-of-N by
     /// entropy signals (EDIS, mean entropy, self-certainty, NLL), AUROCs; resumable.
     Eval(cli::eval::EvalArgs),
+    /// Run or continue an ablation sweep (arms × seeds; finished arms skipped) and aggregate it
+    /// into sweep.csv, sweep.md and plots.
+    Sweep(cli::sweep::SweepArgs),
     /// Sample completions with per-token entropy from a model directory or a from-scratch config.
     Generate(cli::generate::GenerateArgs),
     /// Convert a GGUF file (e.g. SmolLM2-135M-Instruct Q4_1) into a Hugging Face directory.
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
     let result = match Args::parse().cmd {
         Cmd::Train(a) => cli::train::run(a),
         Cmd::Eval(a) => cli::eval::run(a),
+        Cmd::Sweep(a) => cli::sweep::run(a),
         Cmd::Generate(a) => cli::generate::run(a),
         Cmd::ImportGguf(a) => cli::misc::import(a),
         Cmd::SyntheticTokenizer(a) => cli::misc::tokenizer(a),

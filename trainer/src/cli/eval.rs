@@ -36,6 +36,13 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let out = a.out.clone().unwrap_or_else(|| run.output_dir.join("eval"));
     let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
     let reports = entrl::with_backend!(spec, |B, device| eval_job::<B>(&run, &targets, &out, &device))?;
+    // training curves of every run directory given
+    for p in &paths {
+        if p.join("metrics.jsonl").exists() {
+            let name = p.file_name().map_or("run".into(), |n| n.to_string_lossy().into_owned());
+            entrl::plots::run_curves(p, &out.join("plots").join(format!("training_curves-{name}")))?;
+        }
+    }
     print!("{}", entrl::eval::markdown::job_md(&reports));
     println!(
         "\nreports: {}/report.md, {}/<checkpoint>/report.md",

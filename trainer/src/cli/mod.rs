@@ -4,4 +4,5 @@ pub mod bench;
 pub mod eval;
 pub mod generate;
 pub mod misc;
+pub mod sweep;
 pub mod train;

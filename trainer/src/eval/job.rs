@@ -185,6 +185,23 @@ pub fn eval_job<B: Backend>(
             },
             sources: report(&results, &ss.ks),
         };
+        let title = |what: &str| {
+            format!(
+                "{what}: {} ({} samples/problem, T = {})",
+                t.label, ss.samples, run.eval.temperature
+            )
+        };
+        crate::plots::entropy_trajectories(
+            &dir.join("plots/entropy_trajectories"),
+            &samples,
+            &title("Entropy trajectories"),
+        )?;
+        crate::plots::signal_distribution(
+            &dir.join("plots/edis_distribution"),
+            &samples,
+            entrl_rewards::Signal::Edis,
+            &title("EDIS of correct vs incorrect samples"),
+        )?;
         std::fs::write(dir.join("report.md"), super::markdown::checkpoint_md(&rep))?;
         // report.json last, atomically: its presence marks the checkpoint as done
         let tmp = dir.join("report.json.tmp");

@@ -212,6 +212,21 @@ mod tests {
         assert!((row_stats(&z, 1.0).self_certainty - sc).abs() < 1e-12);
     }
 
+    proptest::proptest! {
+        /// Entropy lies in [0, ln V] and self-certainty (a KL divergence) is ≥ 0, for any logits
+        /// and temperature.
+        #[test]
+        fn entropy_in_range_and_self_certainty_nonnegative(
+            z in proptest::collection::vec(-30.0f32..30.0, 1..300),
+            t in 0.05f64..5.0,
+        ) {
+            let st = row_stats(&z, t);
+            let ln_v = (z.len() as f64).ln();
+            proptest::prop_assert!(st.entropy >= -1e-9 && st.entropy <= ln_v + 1e-9, "H = {} not in [0, {}]", st.entropy, ln_v);
+            proptest::prop_assert!(st.self_certainty >= -1e-9, "SC = {}", st.self_certainty);
+        }
+    }
+
     #[test]
     fn greedy_picks_argmax_lowest_id_on_tie() {
         let p = SamplingParams {

@@ -1,0 +1,416 @@
+//! Ablation sweeps: a base run file, override axes (a grid and/or zipped lists) and seeds expand
+//! into arms; each arm trains in its own run directory named by a readable label and a hash of its
+//! resolved config. Finished arms (with `summary.json`) are skipped on a re-run, interrupted ones
+//! resume from their latest checkpoint, failed ones are recorded and the sweep goes on.
+//! Aggregation writes `sweep.csv`, `sweep.md` (mean ± 95% confidence interval over seeds) and
+//! plots.
+//!
+//! ```toml
+//! base = "../grpo_edis.toml"            # relative to the sweep file
+//! output_dir = "checkpoints/sweeps/edis_ablation"
+//! seeds = [0, 1, 2]
+//! parallel = 1                           # arms trained at once
+//! [set]                                  # overrides for every arm
+//! "rl.steps" = 60
+//! [zip]                                  # lists of equal length that vary together
+//! label = ["grpo", "filter"]             # optional: names the zipped variants
+//! "entropy.filter.enabled" = [false, true]
+//! [grid]                                 # every combination of these lists
+//! "rl.learning_rate" = [1e-5, 3e-5]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, RunFile, apply_override};
+
+/// The sweep file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepFile {
+    /// Base run file, relative to the sweep file.
+    pub base: PathBuf,
+    /// Root of the arms' run directories and of the aggregate.
+    pub output_dir: PathBuf,
+    /// Seeds; every arm runs once per seed.
+    #[serde(default = "d_seeds")]
+    pub seeds: Vec<u64>,
+    /// Arms trained at the same time.
+    #[serde(default = "d_one")]
+    pub parallel: usize,
+    /// Run `entrl eval` on each arm's final model (best-of-N etc. in the aggregate).
+    #[serde(default)]
+    pub eval_after: bool,
+    /// Overrides for every arm.
+    #[serde(default)]
+    pub set: toml::Table,
+    /// Zipped axes: equal-length lists that vary together (`label` names the variants).
+    #[serde(default)]
+    pub zip: toml::Table,
+    /// Grid axes: all combinations.
+    #[serde(default)]
+    pub grid: toml::Table,
+}
+
+fn d_seeds() -> Vec<u64> {
+    vec![0]
+}
+fn d_one() -> usize {
+    1
+}
+
+/// A variant before seeds: its label parts and its overrides (key, value).
+type Variant = (Vec<String>, Vec<(String, toml::Value)>);
+
+/// One training run of the sweep.
+#[derive(Debug, Clone)]
+pub struct Arm {
+    /// Readable name without the seed (`grpo`, `filter-lr=3e-5`): seeds of one arm aggregate.
+    pub label: String,
+    /// Seed.
+    pub seed: u64,
+    /// Its run directory.
+    pub dir: PathBuf,
+    /// The resolved config (output_dir = dir).
+    pub run: RunFile,
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// FNV-1a, 64 bit: a hash that does not change across Rust versions.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.=+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl SweepFile {
+    /// Reads a sweep file (unknown keys rejected, naming the key).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let de = toml::de::Deserializer::parse(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError(format!("{}: key '{key}': {}", path.display(), e.into_inner()))
+        })
+    }
+
+    /// Expands into arms (zip variants × grid combinations × seeds), each config resolved and
+    /// validated. `sweep_path` locates `base`.
+    pub fn arms(&self, sweep_path: &Path) -> Result<Vec<Arm>, ConfigError> {
+        let base_path = sweep_path.parent().unwrap_or(Path::new(".")).join(&self.base);
+        let base_text =
+            std::fs::read_to_string(&base_path).map_err(|e| ConfigError(format!("{}: {e}", base_path.display())))?;
+        let list = |t: &toml::Table, k: &str| -> Result<Vec<toml::Value>, ConfigError> {
+            t[k].as_array()
+                .cloned()
+                .ok_or_else(|| ConfigError(format!("{}: '{k}' must be a list of values", sweep_path.display())))
+        };
+        // zipped variants: (label part, overrides)
+        let mut variants: Vec<Variant> = vec![(vec![], vec![])];
+        if !self.zip.is_empty() {
+            let lens: Vec<usize> = self
+                .zip
+                .keys()
+                .map(|k| list(&self.zip, k).map(|l| l.len()))
+                .collect::<Result<_, _>>()?;
+            if lens.iter().any(|&l| l != lens[0]) {
+                return Err(ConfigError(format!(
+                    "{}: [zip] lists differ in length: {lens:?}",
+                    sweep_path.display()
+                )));
+            }
+            variants = (0..lens[0])
+                .map(|i| {
+                    let mut name = vec![];
+                    let mut sets = vec![];
+                    for k in self.zip.keys() {
+                        let v = list(&self.zip, k)?[i].clone();
+                        if k == "label" {
+                            name.insert(0, value_text(&v));
+                        } else {
+                            if !self.zip.contains_key("label") {
+                                name.push(format!("{}={}", k.rsplit('.').next().unwrap_or(k), value_text(&v)));
+                            }
+                            sets.push((k.clone(), v));
+                        }
+                    }
+                    Ok((name, sets))
+                })
+                .collect::<Result<_, ConfigError>>()?;
+        }
+        for k in self.grid.keys() {
+            let values = list(&self.grid, k)?;
+            let short = k.rsplit('.').next().unwrap_or(k).to_string();
+            variants = variants
+                .into_iter()
+                .flat_map(|(name, sets)| {
+                    let short = short.clone();
+                    values.iter().map(move |v| {
+                        let mut n = name.clone();
+                        n.push(format!("{short}={}", value_text(v)));
+                        let mut s = sets.clone();
+                        s.push((k.clone(), v.clone()));
+                        (n, s)
+                    })
+                })
+                .collect();
+        }
+        let mut arms = vec![];
+        for (name, sets) in &variants {
+            let label = if name.is_empty() {
+                "base".to_string()
+            } else {
+                sanitize(&name.join("-"))
+            };
+            for &seed in &self.seeds {
+                let mut doc: toml::Table = base_text
+                    .parse()
+                    .map_err(|e: toml::de::Error| ConfigError(format!("{}: {e}", base_path.display())))?;
+                let mut all: Vec<(String, toml::Value)> =
+                    self.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                all.extend(sets.iter().cloned());
+                all.push(("seed".into(), toml::Value::Integer(seed as i64)));
+                for (k, v) in &all {
+                    apply_override(&mut doc, &format!("{k}={v}")).map_err(|m| ConfigError(format!("{k}: {m}")))?;
+                }
+                doc.insert("output_dir".into(), toml::Value::String(String::new()));
+                let hash = fnv1a(&toml::to_string(&doc).unwrap_or_default());
+                let dir = self
+                    .output_dir
+                    .join("runs")
+                    .join(format!("{label}-s{seed}-{:08x}", hash as u32));
+                doc.insert("output_dir".into(), toml::Value::String(dir.display().to_string()));
+                let origin = format!("{} (arm {label}, seed {seed})", sweep_path.display());
+                let run = RunFile::parse(&toml::to_string(&doc).unwrap_or_default(), &origin, &[])?;
+                arms.push(Arm {
+                    label: label.clone(),
+                    seed,
+                    dir,
+                    run,
+                });
+            }
+        }
+        Ok(arms)
+    }
+}
+
+/// State of an arm on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmState {
+    /// `summary.json` exists.
+    Done,
+    /// Started (metrics exist) but not finished: resume.
+    Interrupted,
+    /// Not started.
+    New,
+}
+
+/// What state the arm's directory is in.
+pub fn arm_state(dir: &Path) -> ArmState {
+    if dir.join("summary.json").exists() {
+        ArmState::Done
+    } else if dir.join("metrics.jsonl").exists() {
+        ArmState::Interrupted
+    } else {
+        ArmState::New
+    }
+}
+
+/// Outcome of one arm in this invocation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArmOutcome {
+    /// Arm label.
+    pub label: String,
+    /// Seed.
+    pub seed: u64,
+    /// Run directory.
+    pub dir: PathBuf,
+    /// `skipped` (already done), `trained`, `resumed` or `failed`.
+    pub status: String,
+    /// Error message of a failed arm.
+    pub error: Option<String>,
+}
+
+/// Trains every arm not yet done, `parallel` at a time, with `train_one(run, resume)`; failures
+/// (errors and panics) are recorded in `OUT/failures.jsonl` and do not stop the sweep.
+pub fn run_arms(
+    sweep: &SweepFile,
+    arms: &[Arm],
+    train_one: &(dyn Fn(RunFile, bool) -> anyhow::Result<()> + Sync),
+) -> anyhow::Result<Vec<ArmOutcome>> {
+    std::fs::create_dir_all(&sweep.output_dir).with_context(|| format!("creating {}", sweep.output_dir.display()))?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..sweep.parallel.max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(arm) = arms.get(i) else { break };
+                    let state = arm_state(&arm.dir);
+                    let (status, error) = if state == ArmState::Done {
+                        ("skipped", None)
+                    } else {
+                        let resume = state == ArmState::Interrupted;
+                        tracing::info!(
+                            "sweep arm {} seed {} ({})",
+                            arm.label,
+                            arm.seed,
+                            if resume { "resuming" } else { "new" }
+                        );
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            train_one(arm.run.clone(), resume)
+                        }));
+                        match r {
+                            Ok(Ok(())) => (if resume { "resumed" } else { "trained" }, None),
+                            Ok(Err(e)) => ("failed", Some(format!("{e:#}"))),
+                            Err(p) => (
+                                "failed",
+                                Some(
+                                    p.downcast_ref::<String>()
+                                        .cloned()
+                                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                                        .unwrap_or_else(|| "panic".into()),
+                                ),
+                            ),
+                        }
+                    };
+                    outcomes.lock().expect("outcomes").push(ArmOutcome {
+                        label: arm.label.clone(),
+                        seed: arm.seed,
+                        dir: arm.dir.clone(),
+                        status: status.into(),
+                        error,
+                    });
+                }
+            });
+        }
+    });
+    let mut out = outcomes.into_inner().expect("outcomes");
+    out.sort_by(|a, b| (&a.label, a.seed).cmp(&(&b.label, b.seed)));
+    let failed: Vec<String> = out
+        .iter()
+        .filter(|o| o.status == "failed")
+        .map(|o| serde_json::to_string(o).expect("json"))
+        .collect();
+    if !failed.is_empty() {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(sweep.output_dir.join("failures.jsonl"))?;
+        for l in &failed {
+            writeln!(f, "{l}")?;
+        }
+    }
+    Ok(out)
+}
+
+/// Figures of one finished arm: key → value.
+pub fn arm_figures(dir: &Path) -> anyhow::Result<BTreeMap<String, f64>> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).with_context(|| dir.display().to_string())?;
+    let mut m = BTreeMap::new();
+    let mut before = None;
+    let mut train: Vec<serde_json::Value> = vec![];
+    for line in text.lines() {
+        let j: serde_json::Value = serde_json::from_str(line)?;
+        match j.get("eval/label").and_then(|x| x.as_str()) {
+            Some("before_rl") => before = j["eval/greedy_accuracy"].as_f64(),
+            Some("final") => {
+                m.insert(
+                    "accuracy_final".into(),
+                    j["eval/greedy_accuracy"].as_f64().unwrap_or(f64::NAN),
+                );
+                if let Some(h) = j["eval/entropy_raw"].as_f64() {
+                    m.insert("entropy_final".into(), h);
+                }
+            }
+            _ if j.get("phase").and_then(|p| p.as_str()) == Some("rl") => train.push(j),
+            _ => {}
+        }
+    }
+    if let (Some(b), Some(&f)) = (before, m.get("accuracy_final")) {
+        m.insert("accuracy_change".into(), f - b);
+    }
+    let last: Vec<&serde_json::Value> = train.iter().rev().take(10).collect();
+    for key in ["reward/mean", "edis/mean", "auroc/edis"] {
+        let v: Vec<f64> = last.iter().filter_map(|j| j[key].as_f64()).collect();
+        if !v.is_empty() {
+            m.insert(
+                format!("{}_last10", key.replace('/', "_")),
+                v.iter().sum::<f64>() / v.len() as f64,
+            );
+        }
+    }
+    if let Ok(s) = std::fs::read_to_string(dir.join("summary.json")) {
+        let s: serde_json::Value = serde_json::from_str(&s)?;
+        if let Some(x) = s["seconds"].as_f64() {
+            m.insert("train_seconds".into(), x);
+        }
+    }
+    if let Ok(s) = std::fs::read_to_string(dir.join("eval/report.json")) {
+        let r: Vec<crate::eval::job::CheckpointReport> = serde_json::from_str(&s)?;
+        if let Some(all) = r.last().and_then(|c| c.sources.last()) {
+            m.insert("eval_mean_at_n".into(), all.mean_at_n);
+            for (sig, v) in &all.best_of_n {
+                m.insert(format!("eval_best_of_n_{sig}"), *v);
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// Two-sided 95% Student-t quantile for `df` degrees of freedom.
+pub fn t95(df: usize) -> f64 {
+    const T: [f64; 10] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+    match df {
+        0 => f64::NAN,
+        1..=10 => T[df - 1],
+        11..=20 => 2.086 + (20 - df) as f64 * 0.0142,
+        21..=30 => 2.042 + (30 - df) as f64 * 0.0044,
+        _ => 1.96,
+    }
+}
+
+/// Mean and 95% confidence half-width (`t · s/√n`; 0 for one value).
+pub fn mean_ci(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (m, 0.0);
+    }
+    let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    (m, t95(v.len() - 1) * s / n.sqrt())
+}
+
+/// Checks that every arm's label names a distinct run (hash collisions would share directories).
+pub fn check_distinct(arms: &[Arm]) -> anyhow::Result<()> {
+    for (i, a) in arms.iter().enumerate() {
+        if arms[..i].iter().any(|b| b.dir == a.dir) {
+            bail!("two arms resolve to the same run directory {}", a.dir.display());
+        }
+    }
+    Ok(())
+}

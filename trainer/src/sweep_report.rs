@@ -1,0 +1,176 @@
+//! Aggregation of a sweep: per arm and metric, mean ± 95% confidence interval over seeds, as
+//! `sweep.csv` (one row per arm × metric) and `sweep.md` (arms × metrics), one bar chart per metric
+//! and the training curves of every arm (mean over seeds).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use crate::plots;
+use crate::sweep::{Arm, ArmState, SweepFile, arm_figures, arm_state, mean_ci};
+
+/// Metrics shown first in `sweep.md` and plotted, with their display names.
+const SHOWN: [(&str, &str, f64); 6] = [
+    ("accuracy_final", "held-out greedy accuracy after RL (%)", 100.0),
+    ("accuracy_change", "accuracy change from RL (points)", 100.0),
+    ("entropy_final", "greedy-completion token entropy after RL (nats)", 1.0),
+    ("reward_mean_last10", "training reward, last 10 steps", 1.0),
+    ("edis_mean_last10", "EDIS of training rollouts, last 10 steps", 1.0),
+    ("auroc_edis_last10", "AUROC of EDIS for correctness, last 10 steps", 1.0),
+];
+
+/// Per-step series of one run: step → value for each key.
+fn step_series(dir: &std::path::Path, keys: &[&str]) -> BTreeMap<String, BTreeMap<u64, f64>> {
+    let mut out: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(dir.join("metrics.jsonl")) else {
+        return out;
+    };
+    for line in text.lines() {
+        let Ok(j) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if j.get("phase").and_then(|p| p.as_str()) != Some("rl") {
+            continue;
+        }
+        let step = j["step"].as_u64().unwrap_or(0);
+        for k in keys {
+            if let Some(v) = j[*k].as_f64() {
+                out.entry(k.to_string()).or_default().insert(step, v);
+            }
+        }
+    }
+    out
+}
+
+/// Writes `sweep.csv`, `sweep.md` and `plots/`; returns the markdown and the plot paths.
+pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec<PathBuf>)> {
+    // arm label → metric → values over finished seeds (arms in sweep order)
+    let mut order: Vec<String> = vec![];
+    let mut table: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    let mut seeds: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for a in arms {
+        if !order.contains(&a.label) {
+            order.push(a.label.clone());
+        }
+        if arm_state(&a.dir) != ArmState::Done {
+            continue;
+        }
+        let figs = arm_figures(&a.dir)?;
+        seeds.entry(a.label.clone()).or_default().push(a.seed);
+        for (k, v) in figs {
+            table.entry(a.label.clone()).or_default().entry(k).or_default().push(v);
+        }
+    }
+    let mut csv = String::from("arm,metric,n,mean,ci95,min,max,values\n");
+    for label in &order {
+        for (k, v) in table.get(label).into_iter().flatten() {
+            let (m, ci) = mean_ci(v);
+            let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+            let vals: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+            let _ = writeln!(csv, "{label},{k},{},{m},{ci},{lo},{hi},{}", v.len(), vals.join(";"));
+        }
+    }
+    std::fs::write(sweep.output_dir.join("sweep.csv"), &csv)?;
+
+    let mut md = format!(
+        "# Sweep `{}`\n\nEach cell: mean ± 95% confidence interval (Student t) over the seeds that finished; \
+         seeds per arm in the second column.\n\n| arm | seeds |",
+        sweep.output_dir.display()
+    );
+    for (_, name, _) in SHOWN {
+        let _ = write!(md, " {name} |");
+    }
+    let _ = writeln!(md, "\n|---|---|{}", "---:|".repeat(SHOWN.len()));
+    for label in &order {
+        let s = seeds
+            .get(label)
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_else(|| "none".into());
+        let _ = write!(md, "| {label} | {s} |");
+        for (k, _, scale) in SHOWN {
+            let cell = table
+                .get(label)
+                .and_then(|t| t.get(k))
+                .map(|v| {
+                    let (m, ci) = mean_ci(v);
+                    let digits = if scale > 1.0 { 1 } else { 4 };
+                    format!("{:.digits$} ± {:.digits$}", m * scale, ci * scale)
+                })
+                .unwrap_or_else(|| "–".into());
+            let _ = write!(md, " {cell} |");
+        }
+        let _ = writeln!(md);
+    }
+    let failures = sweep.output_dir.join("failures.jsonl");
+    if failures.exists() {
+        let _ = writeln!(md, "\nFailed arms are listed in `{}`.", failures.display());
+    }
+
+    let mut paths = vec![];
+    let pdir = sweep.output_dir.join("plots");
+    for (k, name, scale) in SHOWN {
+        let bars: Vec<plots::Bar> = order
+            .iter()
+            .filter_map(|l| {
+                let v = table.get(l)?.get(k)?;
+                let (m, ci) = mean_ci(v);
+                Some((l.clone(), m * scale, if ci.is_nan() { 0.0 } else { ci * scale }))
+            })
+            .collect();
+        if !bars.is_empty() {
+            paths.extend(plots::bars(&pdir.join(k), &bars, name, name)?);
+        }
+    }
+    // training curves: mean over seeds per arm
+    let keys = ["accuracy", "reward/mean", "entropy", "edis/mean"];
+    let mut panels: Vec<(String, Vec<plots::Series>)> = keys.iter().map(|k| (k.to_string(), vec![])).collect();
+    for label in &order {
+        let runs: Vec<_> = arms
+            .iter()
+            .filter(|a| &a.label == label && arm_state(&a.dir) == ArmState::Done)
+            .map(|a| step_series(&a.dir, &keys))
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        for (pi, k) in keys.iter().enumerate() {
+            let mut by_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
+            for r in &runs {
+                for (s, v) in r.get(*k).into_iter().flatten() {
+                    by_step.entry(*s).or_default().push(*v);
+                }
+            }
+            // a 5-step moving average keeps the panels readable
+            let pts: Vec<(f64, f64)> = by_step
+                .iter()
+                .map(|(s, v)| (*s as f64, v.iter().sum::<f64>() / v.len() as f64))
+                .collect();
+            let smooth: Vec<(f64, f64)> = (0..pts.len())
+                .map(|i| {
+                    let w = &pts[i.saturating_sub(4)..=i];
+                    (pts[i].0, w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64)
+                })
+                .collect();
+            panels[pi].1.push((label.clone(), smooth));
+        }
+    }
+    if panels.iter().any(|p| !p.1.is_empty()) {
+        let names = [
+            "sampled accuracy",
+            "reward (mean)",
+            "token entropy (nats)",
+            "EDIS (mean)",
+        ];
+        for (p, n) in panels.iter_mut().zip(names) {
+            p.0 = n.to_string();
+        }
+        paths.extend(plots::curves(
+            &pdir.join("training_curves"),
+            &panels,
+            "Training curves per arm (mean over seeds, 5-step moving average)",
+        )?);
+    }
+    let _ = writeln!(md, "\nPlots: `{}/` ({} files).", pdir.display(), paths.len());
+    std::fs::write(sweep.output_dir.join("sweep.md"), &md)?;
+    Ok((md, paths))
+}
