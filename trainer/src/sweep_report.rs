@@ -94,7 +94,11 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
                 .map(|v| {
                     let (m, ci) = mean_ci(v);
                     let digits = if scale > 1.0 { 1 } else { 4 };
-                    format!("{:.digits$} ± {:.digits$}", m * scale, ci * scale)
+                    if v.len() < 2 {
+                        format!("{:.digits$} (no interval: 1 seed)", m * scale)
+                    } else {
+                        format!("{:.digits$} ± {:.digits$}", m * scale, ci * scale)
+                    }
                 })
                 .unwrap_or_else(|| "–".into());
             let _ = write!(md, " {cell} |");
