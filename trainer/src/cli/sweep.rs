@@ -76,6 +76,21 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
                 None => eprintln!("{} seed {}: {}", o.label, o.seed, o.status),
             }
         }
+        // a sweep killed between an arm's training and its evaluation: finish the evaluation
+        // (the eval job itself skips what it already wrote)
+        if eval_after {
+            for arm in arms
+                .iter()
+                .filter(|a| entrl::sweep::arm_state(&a.dir) == entrl::sweep::ArmState::Done)
+            {
+                if !arm.dir.join("eval/report.json").exists() {
+                    let spec: DeviceSpec = arm.run.device.parse().map_err(anyhow::Error::msg)?;
+                    let targets = resolve_targets(&[arm.dir.join("final")])?;
+                    let out = arm.dir.join("eval");
+                    entrl::with_backend!(spec, |B, device| eval_job::<B>(&arm.run, &targets, &out, &device))?;
+                }
+            }
+        }
     }
     let (md, _) = entrl::sweep_report::aggregate(&sweep, &arms)?;
     print!("{md}");
