@@ -59,9 +59,5 @@ pub fn tiny_run(run_dir: &Path, seed: u64, rest: &str, origin: &str) -> entrl::c
 
 /// The lines of a run's `metrics.jsonl`.
 pub fn metric_lines(run_dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    entrl::train::metrics::read_lines(run_dir).unwrap()
 }

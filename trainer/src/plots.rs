@@ -359,10 +359,8 @@ pub fn bars(stem: &Path, bars: &[Bar], metric: &str, title: &str) -> anyhow::Res
 /// Training curves of one run directory: sampled accuracy (and held-out greedy accuracy at
 /// evaluations), reward, token entropy and EDIS versus step. Writes `stem.{svg,png}`.
 pub fn run_curves(run_dir: &Path, stem: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(run_dir.join("metrics.jsonl"))?;
     let mut s: Vec<Vec<(f64, f64)>> = vec![vec![]; 5];
-    for line in text.lines() {
-        let j: serde_json::Value = serde_json::from_str(line)?;
+    for j in crate::train::metrics::read_lines(run_dir)? {
         let step = j["step"].as_f64().unwrap_or(0.0);
         if let Some(a) = j["eval/greedy_accuracy"].as_f64() {
             s[1].push((step, a));

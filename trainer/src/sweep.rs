@@ -129,11 +129,12 @@ impl SweepFile {
         // zipped variants: (label part, overrides)
         let mut variants: Vec<Variant> = vec![(vec![], vec![])];
         if !self.zip.is_empty() {
-            let lens: Vec<usize> = self
+            let lists: Vec<(&String, Vec<toml::Value>)> = self
                 .zip
                 .keys()
-                .map(|k| list(&self.zip, k).map(|l| l.len()))
+                .map(|k| list(&self.zip, k).map(|l| (k, l)))
                 .collect::<Result<_, _>>()?;
+            let lens: Vec<usize> = lists.iter().map(|(_, l)| l.len()).collect();
             if lens.iter().any(|&l| l != lens[0]) {
                 return Err(ConfigError(format!(
                     "{}: [zip] lists differ in length: {lens:?}",
@@ -144,20 +145,20 @@ impl SweepFile {
                 .map(|i| {
                     let mut name = vec![];
                     let mut sets = vec![];
-                    for k in self.zip.keys() {
-                        let v = list(&self.zip, k)?[i].clone();
-                        if k == "label" {
+                    for (k, l) in &lists {
+                        let v = l[i].clone();
+                        if *k == "label" {
                             name.insert(0, value_text(&v));
                         } else {
                             if !self.zip.contains_key("label") {
                                 name.push(format!("{}={}", k.rsplit('.').next().unwrap_or(k), value_text(&v)));
                             }
-                            sets.push((k.clone(), v));
+                            sets.push(((*k).clone(), v));
                         }
                     }
-                    Ok((name, sets))
+                    (name, sets)
                 })
-                .collect::<Result<_, ConfigError>>()?;
+                .collect();
         }
         for k in self.grid.keys() {
             let values = list(&self.grid, k)?;
@@ -328,14 +329,12 @@ pub fn run_arms(
     Ok(out)
 }
 
-/// Figures of one finished arm: key → value.
-pub fn arm_figures(dir: &Path) -> anyhow::Result<BTreeMap<String, f64>> {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).with_context(|| dir.display().to_string())?;
+/// Figures of one finished arm (its `metrics.jsonl` lines given): key → value.
+pub fn arm_figures(dir: &Path, lines: &[serde_json::Value]) -> anyhow::Result<BTreeMap<String, f64>> {
     let mut m = BTreeMap::new();
     let mut before = None;
-    let mut train: Vec<serde_json::Value> = vec![];
-    for line in text.lines() {
-        let j: serde_json::Value = serde_json::from_str(line)?;
+    let mut train: Vec<&serde_json::Value> = vec![];
+    for j in lines {
         match j.get("eval/label").and_then(|x| x.as_str()) {
             Some("before_rl") => before = j["eval/greedy_accuracy"].as_f64(),
             Some("final") => {
@@ -354,7 +353,7 @@ pub fn arm_figures(dir: &Path) -> anyhow::Result<BTreeMap<String, f64>> {
     if let (Some(b), Some(&f)) = (before, m.get("accuracy_final")) {
         m.insert("accuracy_change".into(), f - b);
     }
-    let last: Vec<&serde_json::Value> = train.iter().rev().take(10).collect();
+    let last: Vec<&serde_json::Value> = train.iter().rev().take(10).copied().collect();
     for key in ["reward/mean", "edis/mean", "auroc/edis"] {
         let v: Vec<f64> = last.iter().filter_map(|j| j[key].as_f64()).collect();
         if !v.is_empty() {

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::plots;
 use crate::sweep::{Arm, ArmState, SweepFile, arm_figures, arm_state, mean_ci};
+use crate::train::metrics::read_lines;
 
 /// Metrics shown first in `sweep.md` and plotted, with their display names.
 const SHOWN: [(&str, &str, f64); 6] = [
@@ -19,16 +20,16 @@ const SHOWN: [(&str, &str, f64); 6] = [
     ("auroc_edis_last10", "AUROC of EDIS for correctness, last 10 steps", 1.0),
 ];
 
-/// Per-step series of one run: step → value for each key.
-fn step_series(dir: &std::path::Path, keys: &[&str]) -> BTreeMap<String, BTreeMap<u64, f64>> {
-    let mut out: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
-    let Ok(text) = std::fs::read_to_string(dir.join("metrics.jsonl")) else {
-        return out;
-    };
-    for line in text.lines() {
-        let Ok(j) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
+/// Per-step metrics drawn as training curves.
+const CURVE_KEYS: [&str; 4] = ["accuracy", "reward/mean", "entropy", "edis/mean"];
+
+/// One run's training series: metric key → step → value.
+type StepSeries = BTreeMap<String, BTreeMap<u64, f64>>;
+
+/// Per-step series of one run's RL lines.
+fn step_series(lines: &[serde_json::Value], keys: &[&str]) -> StepSeries {
+    let mut out = StepSeries::new();
+    for j in lines {
         if j.get("phase").and_then(|p| p.as_str()) != Some("rl") {
             continue;
         }
@@ -48,6 +49,8 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
     let mut order: Vec<String> = vec![];
     let mut table: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
     let mut seeds: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    // arm label → per finished seed, its training series (for the curves)
+    let mut runs_of: BTreeMap<String, Vec<StepSeries>> = BTreeMap::new();
     for a in arms {
         if !order.contains(&a.label) {
             order.push(a.label.clone());
@@ -55,7 +58,12 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
         if arm_state(&a.dir) != ArmState::Done {
             continue;
         }
-        let figs = arm_figures(&a.dir)?;
+        let lines = read_lines(&a.dir)?;
+        let figs = arm_figures(&a.dir, &lines)?;
+        runs_of
+            .entry(a.label.clone())
+            .or_default()
+            .push(step_series(&lines, &CURVE_KEYS));
         seeds.entry(a.label.clone()).or_default().push(a.seed);
         for (k, v) in figs {
             table.entry(a.label.clone()).or_default().entry(k).or_default().push(v);
@@ -126,20 +134,12 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
         }
     }
     // training curves: mean over seeds per arm
-    let keys = ["accuracy", "reward/mean", "entropy", "edis/mean"];
-    let mut panels: Vec<(String, Vec<plots::Series>)> = keys.iter().map(|k| (k.to_string(), vec![])).collect();
+    let mut panels: Vec<(String, Vec<plots::Series>)> = CURVE_KEYS.iter().map(|k| (k.to_string(), vec![])).collect();
     for label in &order {
-        let runs: Vec<_> = arms
-            .iter()
-            .filter(|a| &a.label == label && arm_state(&a.dir) == ArmState::Done)
-            .map(|a| step_series(&a.dir, &keys))
-            .collect();
-        if runs.is_empty() {
-            continue;
-        }
-        for (pi, k) in keys.iter().enumerate() {
+        let Some(runs) = runs_of.get(label) else { continue };
+        for (pi, k) in CURVE_KEYS.iter().enumerate() {
             let mut by_step: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-            for r in &runs {
+            for r in runs {
                 for (s, v) in r.get(*k).into_iter().flatten() {
                     by_step.entry(*s).or_default().push(*v);
                 }

@@ -21,24 +21,14 @@ pub struct SweepArgs {
     pub aggregate_only: bool,
 }
 
-fn train_arm(run: RunFile, resume: bool, eval_after: bool) -> anyhow::Result<()> {
+fn train_arm(run: RunFile, resume: bool) -> anyhow::Result<()> {
     let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
-    let dir = run.output_dir.clone();
     entrl::with_train_backend!(spec, |B, device| entrl::train::train::<B>(
         run.clone(),
         resume,
         false,
         &device
     ))?;
-    if eval_after {
-        let targets = resolve_targets(&[dir.join("final")])?;
-        entrl::with_backend!(spec, |B, device| eval_job::<B>(
-            &run,
-            &targets,
-            &dir.join("eval"),
-            &device
-        ))?;
-    }
     Ok(())
 }
 
@@ -68,17 +58,16 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if !a.aggregate_only {
-        let eval_after = sweep.eval_after;
-        let outcomes = run_arms(&sweep, &arms, &|run, resume| train_arm(run, resume, eval_after))?;
+        let outcomes = run_arms(&sweep, &arms, &train_arm)?;
         for o in &outcomes {
             match &o.error {
                 Some(e) => eprintln!("{} seed {}: FAILED: {e}", o.label, o.seed),
                 None => eprintln!("{} seed {}: {}", o.label, o.seed, o.status),
             }
         }
-        // a sweep killed between an arm's training and its evaluation: finish the evaluation
-        // (the eval job itself skips what it already wrote)
-        if eval_after {
+        // every finished arm without an evaluation gets one: the newly trained ones, and those a
+        // kill interrupted between training and evaluation
+        if sweep.eval_after {
             for arm in arms
                 .iter()
                 .filter(|a| entrl::sweep::arm_state(&a.dir) == entrl::sweep::ArmState::Done)

@@ -42,7 +42,9 @@ pub struct Target {
 
 fn step_of(dir: &Path) -> Option<u64> {
     let s = std::fs::read_to_string(dir.join("trainer_state.json")).ok()?;
-    serde_json::from_str::<serde_json::Value>(&s).ok()?["global_step"].as_u64()
+    serde_json::from_str::<checkpoint::TrainerState>(&s)
+        .ok()
+        .map(|st| st.global_step)
 }
 
 /// Expands paths into checkpoints: a model directory is itself; a run directory gives every

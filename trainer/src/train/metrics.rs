@@ -51,6 +51,16 @@ impl MetricsLog {
     }
 }
 
+/// Every line of `run_dir/metrics.jsonl`, parsed; the error names the file and line.
+pub fn read_lines(run_dir: &Path) -> anyhow::Result<Vec<Value>> {
+    let path = run_dir.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1)))
+        .collect()
+}
+
 /// mean, std (population), min, max.
 pub fn summary(x: &[f64]) -> (f64, f64, f64, f64) {
     if x.is_empty() {
