@@ -95,3 +95,113 @@ fn corrupt_checkpoint_is_a_clear_error() {
         .to_string();
     assert!(e.contains("model.safetensors") && e.contains("safetensors"), "{e}");
 }
+
+#[test]
+fn chat_template_missing_or_broken_fails_before_any_work() {
+    // `template = "model"` with the synthetic tokenizer: there is no tokenizer_config.json beside it
+    let dir = tmp("tmpl");
+    let out = dir.join("run");
+    let good = base(&out, "{ kind = \"arithmetic\", digits = 1, operands = 2 }");
+    let run = RunFile::parse(&good.replace("[data]\n", "[data]\ntemplate = \"model\"\n"), "x", &[]).unwrap();
+    let e = entrl::train::train::<CpuTrain>(run, false, false, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tokenizer_config.json") && e.contains("not found"), "{e}");
+    assert!(
+        !out.exists(),
+        "no run directory may be created for a missing chat template"
+    );
+    // a template that does not parse, beside a copy of the tokenizer
+    std::fs::copy(root().join("data/tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        r#"{"chat_template": "{% for m in messages %}"}"#,
+    )
+    .unwrap();
+    let text = good.replace("[data]\n", "[data]\ntemplate = \"model\"\n").replace(
+        &root().join("data/tokenizer.json").display().to_string(),
+        &dir.join("tokenizer.json").display().to_string(),
+    );
+    let run = RunFile::parse(&text, "x", &[]).unwrap();
+    let e = entrl::train::train::<CpuTrain>(run, false, false, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&dir.join("tokenizer_config.json").display().to_string()) && e.contains("does not parse"),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn missing_model_config_leaves_no_run_directory() {
+    let dir = tmp("nomodel");
+    let out = dir.join("run");
+    let text = base(&out, "{ kind = \"arithmetic\", digits = 1, operands = 2 }").replace(
+        &root().join("configs/model/tiny.toml").display().to_string(),
+        &dir.join("no_such_model.toml").display().to_string(),
+    );
+    let run = RunFile::parse(&text, "x", &[]).unwrap();
+    let e = entrl::train::train::<CpuTrain>(run, false, false, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no_such_model.toml"), "{e}");
+    assert!(
+        !out.exists(),
+        "no run directory may be created for a missing model config"
+    );
+}
+
+/// A model directory saved from the tiny model, then edited by `edit(config.json, weights)`.
+fn edited_model_dir(
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value, &mut entrl::model::Weights),
+) -> std::path::PathBuf {
+    let dir = tmp(name);
+    let cfg = entrl::model::read_model_config_file(&root().join("configs/model/tiny.toml")).unwrap();
+    let mut w = entrl::model::weights::init_weights(&cfg, 1);
+    entrl::model::write_config(&cfg, &dir).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    edit(&mut json, &mut w);
+    std::fs::write(dir.join("config.json"), json.to_string()).unwrap();
+    entrl::model::weights::write_safetensors(&w, &dir.join("model.safetensors")).unwrap();
+    dir
+}
+
+#[test]
+fn unsupported_architecture_rope_scaling_or_tensors_fail_naming_them() {
+    let load = |d: &std::path::Path| {
+        entrl::model::load_hf_dir::<entrl::backend::Cpu>(d, &Default::default())
+            .expect_err("must not load")
+            .to_string()
+    };
+    // Qwen3: another model_type, and its q/k norms (tensors the Llama layout has no place for)
+    let d = edited_model_dir("qwen3", |c, _| c["model_type"] = "qwen3".into());
+    let e = load(&d);
+    assert!(e.contains("config.json") && e.contains("model_type 'qwen3'"), "{e}");
+    let d = edited_model_dir("llama3", |c, _| {
+        c["rope_scaling"] = serde_json::json!({"rope_type": "llama3", "factor": 8.0});
+    });
+    let e = load(&d);
+    assert!(
+        e.contains("config.json") && e.contains("rope_scaling of type 'llama3'"),
+        "{e}"
+    );
+    let d = edited_model_dir("qnorm", |_, w| {
+        let norm = w["model.norm.weight"].clone();
+        w.insert("model.layers.0.self_attn.q_norm.weight".into(), norm);
+    });
+    let e = load(&d);
+    assert!(
+        e.contains("unexpected tensor 'model.layers.0.self_attn.q_norm.weight'"),
+        "{e}"
+    );
+    // what stays accepted: an explicit unscaled rope_scaling, a rotary cache
+    let d = edited_model_dir("fine", |c, w| {
+        c["rope_scaling"] = serde_json::json!({"rope_type": "default"});
+        let norm = w["model.norm.weight"].clone();
+        w.insert("model.layers.0.self_attn.rotary_emb.inv_freq".into(), norm);
+    });
+    entrl::model::load_hf_dir::<entrl::backend::Cpu>(&d, &Default::default()).unwrap();
+}

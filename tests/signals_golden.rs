@@ -2,7 +2,9 @@
 //! independently with numpy / the Python standard library (`scripts/oracle/signals_golden.py`,
 //! fixture `tests/fixtures/signals_golden.json`).
 
-use entrl_rewards::selection::{best_k_of_n, best_of_n, borda_vote, edis_filter, edis_weights, majority_vote};
+use entrl_rewards::selection::{
+    best_k_of_n, best_k_of_n_pools, best_of_n, borda_vote, edis_filter, edis_weights, majority_vote,
+};
 use entrl_rewards::signals::{burst_count, population_variance, rebound_count};
 use entrl_rewards::stats::{auroc, maj_at_k, pass_at_k};
 use entrl_rewards::{EdisParams, Signal, Signals, Trajectory};
@@ -117,6 +119,34 @@ fn selection_rules_match_reference() {
                 s.name()
             );
         }
+    }
+}
+
+#[test]
+fn best_k_of_n_pools_match_reference() {
+    // the EDIS paper's best-k-of-N view (mean of the kept k, the best one, majority over the kept
+    // k) over disjoint pools; numpy's lexsort ranks independently of our `ranked`
+    let fx = fixture();
+    let cases = fx["best_k_of_n_pools"].as_array().unwrap();
+    assert!(cases.len() > 100);
+    for (i, c) in cases.iter().enumerate() {
+        let set = &fx["selection"][c["case"].as_u64().unwrap() as usize];
+        let k = keys(&set["keys"]);
+        let correct: Vec<bool> = k.iter().map(|x| x.as_deref() == Some("1")).collect();
+        let s = Signal::ALL
+            .into_iter()
+            .find(|s| s.name() == c["signal"].as_str().unwrap())
+            .unwrap();
+        let v = f64s(&set["values"][s.name()]);
+        let (kk, pool) = (c["k"].as_u64().unwrap() as usize, c["pool"].as_u64().unwrap() as usize);
+        let ours = best_k_of_n_pools(&k, &correct, &v, s, kk, pool);
+        close(ours.mean, c["mean"].as_f64().unwrap(), &format!("case {i} mean"));
+        close(ours.best, c["best"].as_f64().unwrap(), &format!("case {i} best"));
+        close(
+            ours.majority,
+            c["majority"].as_f64().unwrap(),
+            &format!("case {i} majority"),
+        );
     }
 }
 

@@ -77,6 +77,36 @@ fn arms_expand_zip_grid_and_seeds_with_distinct_directories() {
 }
 
 #[test]
+fn an_empty_axis_or_seed_list_is_an_error_naming_the_key() {
+    // an empty list would multiply the arms by zero: a sweep that is accepted and runs nothing
+    let dir = std::env::temp_dir().join(format!("entrl-sweep-empty-{}", std::process::id()));
+    let p = write_sweep(&dir);
+    let good = std::fs::read_to_string(&p).unwrap();
+    for (from, to, key) in [
+        (
+            "\"rl.learning_rate\" = [1e-5, 3e-5]",
+            "\"rl.learning_rate\" = []",
+            "grid.rl.learning_rate",
+        ),
+        (
+            "\"entropy.filter.enabled\" = [false, true]\n",
+            "\"rl.beta\" = []\n",
+            "zip.rl.beta",
+        ),
+        ("seeds = [0, 1]", "seeds = []", "seeds"),
+    ] {
+        std::fs::write(&p, good.replace(from, to)).unwrap();
+        let err = SweepFile::load(&p).unwrap().arms(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("sweep.toml") && err.contains(&format!("key '{key}'")) && err.contains("empty"),
+            "{err}"
+        );
+    }
+    assert!(!dir.join("out").exists(), "nothing written");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn run_loop_skips_done_resumes_interrupted_records_failures() {
     let dir = std::env::temp_dir().join(format!("entrl-sweep-loop-{}", std::process::id()));
     let p = write_sweep(&dir);

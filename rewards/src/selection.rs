@@ -83,6 +83,55 @@ pub fn best_k_of_n(values: &[f64], k: usize, signal: Signal) -> Vec<usize> {
     r
 }
 
+/// What the EDIS paper reports of one pool under best-k-of-N (SPEC §1, §5.1): the pool ranked by
+/// a signal, its `k` most confident completions kept.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct KeptK {
+    /// Mean accuracy of the kept k.
+    pub mean: f64,
+    /// Accuracy of the single most confident completion ("EDIS-best" for EDIS).
+    pub best: f64,
+    /// Accuracy of the majority vote over the kept k (first seen wins ties; a voted answer is
+    /// correct when a kept completion giving it was judged correct).
+    pub majority: f64,
+}
+
+/// Best-k-of-N over `pools` disjoint pools of `pool` consecutive completions each (N = m·k with
+/// `pool` = m·k), averaged over the pools: each pool is ranked by `signal` and its `k` best kept.
+/// Completions past the last whole pool are not used. Panics unless `1 <= k <= pool <= N`.
+pub fn best_k_of_n_pools(
+    keys: &[Option<String>],
+    correct: &[bool],
+    values: &[f64],
+    signal: Signal,
+    k: usize,
+    pool: usize,
+) -> KeptK {
+    assert!(k >= 1 && k <= pool && pool <= values.len(), "need 1 <= k <= pool <= N");
+    assert!(keys.len() == values.len() && correct.len() == values.len());
+    let pools = values.len() / pool;
+    let mut sum = KeptK::default();
+    for p in 0..pools {
+        let range = p * pool..(p + 1) * pool;
+        let kept: Vec<usize> = best_k_of_n(&values[range.clone()], k, signal)
+            .into_iter()
+            .map(|i| i + range.start)
+            .collect();
+        let kept_keys: Vec<Option<String>> = kept.iter().map(|&i| keys[i].clone()).collect();
+        let vote = majority_vote(&kept_keys);
+        let vote_ok = vote.is_some() && kept.iter().any(|&i| keys[i] == vote && correct[i]);
+        sum.mean += kept.iter().filter(|&&i| correct[i]).count() as f64 / k as f64;
+        sum.best += f64::from(u8::from(correct[kept[0]]));
+        sum.majority += f64::from(u8::from(vote_ok));
+    }
+    let n = pools as f64;
+    KeptK {
+        mean: sum.mean / n,
+        best: sum.best / n,
+        majority: sum.majority / n,
+    }
+}
+
 /// EDIS sequence filtering (SPEC §1, GRPO integration): from one prompt's m·n rollouts keep `keep`
 /// by alternately taking the lowest-EDIS correct and the highest-EDIS incorrect remaining rollout,
 /// starting with a correct one; when one pool is empty the other continues. Returns the kept

@@ -2,8 +2,9 @@
 """Checkpoints written by entrl load in Hugging Face transformers with no conversion and give the
 same logits as entrl itself.
 
-Two checkpoints are written by entrl's own writer: a seeded from-scratch tiny model
-(`entrl init`) and SmolLM2-135M-Instruct loaded and saved again (`entrl resave`). transformers
+Three checkpoints are written by entrl's own writer: a seeded from-scratch tiny model
+(`entrl init`), SmolLM2-135M-Instruct loaded and saved again (`entrl resave`), and the same in
+bfloat16 (`entrl resave --bf16`, the writer of `checkpoint.final_dtype = "bf16"`). transformers
 loads each with AutoModelForCausalLM (and the tokenizer with AutoTokenizer), and its float32
 logits are compared with `entrl logits` on the same ids.
 
@@ -55,6 +56,16 @@ def main():
         tok = AutoTokenizer.from_pretrained(resaved)
         ids = tok("<|im_start|>user\nWhat is 12 plus 30?<|im_end|>\n", add_special_tokens=False)["input_ids"]
         worst = max(worst, check("SmolLM2-135M-Instruct (entrl resave)", resaved, ids))
+
+        # bfloat16 weights (what `checkpoint.final_dtype = "bf16"` writes into final/): transformers
+        # loads them (upcast to float32 here, as entrl does) and gets entrl's logits
+        bf16 = pathlib.Path(tmp) / "smollm2_bf16"
+        entrl("resave", "--model", str(smol), "--out", str(bf16), "--bf16")
+        size = (bf16 / "model.safetensors").stat().st_size
+        print(f"bf16 model.safetensors: {size / 1e6:.0f} MB (f32: {(resaved / 'model.safetensors').stat().st_size / 1e6:.0f} MB)")
+        native = AutoModelForCausalLM.from_pretrained(bf16)
+        print(f"  loaded with the config's dtype: {next(native.parameters()).dtype}")
+        worst = max(worst, check("SmolLM2-135M-Instruct bf16 (entrl resave --bf16)", bf16, ids))
     ok = worst <= 1e-3
     print(("PASS" if ok else "FAIL") + f": worst max abs diff {worst:.2e} (tolerance 1e-3)")
     sys.exit(0 if ok else 1)

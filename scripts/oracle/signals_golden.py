@@ -127,6 +127,35 @@ def selection_cases(rng):
     return cases
 
 
+def best_k_of_n_pools(selection):
+    """EDIS paper's best-k-of-N (SPEC §1, §5.1) on the selection sets: disjoint pools of `pool`
+    consecutive samples, each ranked by a signal (numpy lexsort: confidence descending, index
+    ascending), k kept; mean accuracy of the kept k, accuracy of the best one, and of the majority
+    vote over the kept k, averaged over pools. A sample is correct when its answer is "1"."""
+    cases = []
+    for ci, case in enumerate(selection):
+        keys, n = case["keys"], len(case["keys"])
+        correct = np.array([k == "1" for k in keys])
+        for k, pool in [(1, 1), (2, 2), (2, 4), (3, 5), (2, 8), (4, 8), (4, 16), (8, 16)]:
+            if pool > n:
+                continue
+            for s in SIGNALS:
+                v = np.array(case["values"][s])
+                conf = v if s in HIGHER_IS_BETTER else -v
+                mean = best = maj = 0.0
+                pools = n // pool
+                for p in range(pools):
+                    idx = np.arange(p * pool, (p + 1) * pool)
+                    order = idx[np.lexsort((idx, -conf[idx]))][:k]
+                    mean += correct[order].mean()
+                    best += float(correct[order[0]])
+                    voted = vote([keys[i] for i in order], [1.0] * k)
+                    maj += float(voted is not None and any(keys[i] == voted and correct[i] for i in order))
+                cases.append({"case": ci, "signal": s, "k": k, "pool": pool,
+                              "mean": mean / pools, "best": best / pools, "majority": maj / pools})
+    return cases
+
+
 def edis_filter(edis, correct, keep):
     good = [i for i in range(len(edis)) if correct[i]]
     bad = [i for i in range(len(edis)) if not correct[i]]
@@ -254,6 +283,7 @@ def main():
         "maj_at_k": majk,
         "high_entropy_mask": entropy_mask_cases(rng),
     }
+    out["best_k_of_n_pools"] = best_k_of_n_pools(out["selection"])  # no random draws
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {OUT} ({len(out['trajectories'])} trajectories, {len(out['selection'])} selection sets)")
 

@@ -42,6 +42,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())) // no escape codes in log files
         .init();
     let result = match Args::parse().cmd {
         Cmd::Train(a) => cli::train::run(a),

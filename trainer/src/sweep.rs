@@ -121,18 +121,31 @@ impl SweepFile {
         let base_path = sweep_path.parent().unwrap_or(Path::new(".")).join(&self.base);
         let base_text =
             std::fs::read_to_string(&base_path).map_err(|e| ConfigError(format!("{}: {e}", base_path.display())))?;
-        let list = |t: &toml::Table, k: &str| -> Result<Vec<toml::Value>, ConfigError> {
-            t[k].as_array()
-                .cloned()
-                .ok_or_else(|| ConfigError(format!("{}: '{k}' must be a list of values", sweep_path.display())))
+        let origin = sweep_path.display();
+        // an empty axis would multiply the arms by zero: a sweep that silently runs nothing
+        let list = |section: &str, t: &toml::Table, k: &str| -> Result<Vec<toml::Value>, ConfigError> {
+            match t[k].as_array() {
+                None => Err(ConfigError(format!(
+                    "{origin}: key '{section}.{k}' must be a list of values"
+                ))),
+                Some(l) if l.is_empty() => Err(ConfigError(format!(
+                    "{origin}: key '{section}.{k}' is an empty list: a sweep axis needs at least one value"
+                ))),
+                Some(l) => Ok(l.clone()),
+            }
         };
+        if self.seeds.is_empty() {
+            return Err(ConfigError(format!(
+                "{origin}: key 'seeds' is an empty list: give at least one seed"
+            )));
+        }
         // zipped variants: (label part, overrides)
         let mut variants: Vec<Variant> = vec![(vec![], vec![])];
         if !self.zip.is_empty() {
             let lists: Vec<(&String, Vec<toml::Value>)> = self
                 .zip
                 .keys()
-                .map(|k| list(&self.zip, k).map(|l| (k, l)))
+                .map(|k| list("zip", &self.zip, k).map(|l| (k, l)))
                 .collect::<Result<_, _>>()?;
             let lens: Vec<usize> = lists.iter().map(|(_, l)| l.len()).collect();
             if lens.iter().any(|&l| l != lens[0]) {
@@ -161,7 +174,7 @@ impl SweepFile {
                 .collect();
         }
         for k in self.grid.keys() {
-            let values = list(&self.grid, k)?;
+            let values = list("grid", &self.grid, k)?;
             let short = k.rsplit('.').next().unwrap_or(k).to_string();
             variants = variants
                 .into_iter()
@@ -375,6 +388,13 @@ pub fn arm_figures(dir: &Path, lines: &[serde_json::Value]) -> anyhow::Result<BT
             m.insert("eval_mean_at_n".into(), all.mean_at_n);
             for (sig, v) in &all.best_of_n {
                 m.insert(format!("eval_best_of_n_{sig}"), *v);
+            }
+            // best-k-of-N at the largest pool
+            for (sig, pools) in &all.best_k_of_n {
+                if let Some(kept) = pools.values().last() {
+                    m.insert(format!("eval_best_k_of_n_{sig}_mean"), kept.mean);
+                    m.insert(format!("eval_best_k_of_n_{sig}_majority"), kept.majority);
+                }
             }
         }
     }

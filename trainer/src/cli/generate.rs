@@ -6,9 +6,12 @@ use anyhow::bail;
 use burn::tensor::backend::Backend;
 use clap::Args;
 use entrl::backend::DeviceSpec;
+use entrl::data::PromptFormat;
+use entrl::data::template::{NamedTemplate, Template};
 use entrl::model::{self, Transformer, weights};
 use entrl::rollout::{RolloutConfig, SamplingParams, generate};
 use entrl::tokenizer::Tokenizer;
+use entrl::train::run::tokenizer_dir;
 
 /// Arguments of `entrl generate`.
 #[derive(Args)]
@@ -25,9 +28,13 @@ pub struct GenerateArgs {
     /// Prompts (each is one group).
     #[arg(required = true)]
     pub prompts: Vec<String>,
-    /// Wrap each prompt in the ChatML user/assistant template (instruct models).
+    /// Wrap each prompt as a user turn in the model's own chat template (`chat_template` of its
+    /// tokenizer_config.json), with the generation prompt.
     #[arg(long)]
     pub chat: bool,
+    /// With --chat: a system turn (default: the template's own, if any).
+    #[arg(long, requires = "chat")]
+    pub system: Option<String>,
     /// Completions per prompt (group size G).
     #[arg(short = 'n', long, default_value_t = 1)]
     pub n: usize,
@@ -55,11 +62,6 @@ pub struct GenerateArgs {
     /// cpu | cuda | cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: String,
-}
-
-/// ChatML single-turn prompt (SmolLM2/Qwen instruct format).
-pub fn chatml(user: &str) -> String {
-    format!("<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
 }
 
 fn load<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<(Transformer<B>, PathBuf)> {
@@ -99,11 +101,18 @@ fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()
             model.config().vocab_size
         );
     }
-    let texts: Vec<String> = a
-        .prompts
-        .iter()
-        .map(|p| if a.chat { chatml(p) } else { p.clone() })
-        .collect();
+    let texts: Vec<String> = if a.chat {
+        let model_template = Template::Named(NamedTemplate::Model);
+        let format = PromptFormat::resolve(
+            &model_template,
+            a.system.clone(),
+            String::new(),
+            tokenizer_dir(&tok_path),
+        )?;
+        a.prompts.iter().map(|p| format.prompt(p)).collect()
+    } else {
+        a.prompts.clone()
+    };
     let prompts: Vec<Vec<u32>> = texts.iter().map(|t| tok.encode(t)).collect();
     if let Some(i) = prompts.iter().position(Vec::is_empty) {
         bail!("prompt {i} encodes to no tokens");

@@ -82,12 +82,15 @@ pub struct ResaveArgs {
     /// Where to save it again through entrl's writer.
     #[arg(long)]
     pub out: PathBuf,
+    /// Save bfloat16 weights (as `checkpoint.final_dtype = "bf16"` does for a run's final/).
+    #[arg(long)]
+    pub bf16: bool,
 }
 
 /// Loads a model directory and saves it again (a round trip through entrl's own I/O).
 pub fn resave(a: ResaveArgs) -> anyhow::Result<()> {
     let m = entrl::model::load_hf_dir::<entrl::backend::Cpu>(&a.model, &Default::default())?;
-    entrl::model::save_hf_dir(&m, &a.out)?;
+    entrl::model::save_hf_dir_as(&m, &a.out, a.bf16)?;
     for f in ["tokenizer.json", "tokenizer_config.json"] {
         if a.model.join(f).exists() {
             std::fs::copy(a.model.join(f), a.out.join(f))?;

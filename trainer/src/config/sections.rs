@@ -45,6 +45,31 @@ pub struct RunFile {
     /// Entropy objectives, regulariser, EDIS hooks and trajectory artifacts.
     #[serde(default)]
     pub entropy: super::entropy::EntropySection,
+    /// Step lines in logs and decoded sample completions.
+    #[serde(default)]
+    pub logging: LoggingSection,
+}
+
+/// What a run shows while it trains (TRL's `logging_steps`, `log_completions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSection {
+    /// One step line every N steps when stderr is not a terminal (a terminal shows a bar); 0 = none.
+    pub logging_steps: u64,
+    /// Decoded completions per RL step written to `samples.jsonl` (0 = none).
+    pub log_completions: usize,
+    /// Show the first of them in the step line.
+    pub show_completion: bool,
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        Self {
+            logging_steps: 10,
+            log_completions: 4,
+            show_completion: false,
+        }
+    }
 }
 
 fn d_device() -> String {
@@ -83,16 +108,47 @@ pub struct DataSection {
     /// Held-out problems (default: the training task with `eval_seed`).
     #[serde(default)]
     pub eval: Option<SourceSpec>,
-    /// Prompt template.
+    /// Prompt template: `plain`, `chatml`, `model` (the model's own chat template) or a format
+    /// pair `{ prompt = "...{question}...", target = "...{solution}..." }`.
     #[serde(default = "d_template")]
     pub template: Template,
+    /// A system turn for chat templates (unset: the template's own default, if it has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Text appended to the question in a chat template's user turn ("" = none).
+    #[serde(default = "d_instruction", skip_serializing_if = "is_default_instruction")]
+    pub instruction: String,
     /// Seed of the held-out synthetic problems (distinct from training's).
     #[serde(default = "d_eval_seed")]
     pub eval_seed: u64,
 }
 
 fn d_template() -> Template {
-    Template::Plain
+    Template::PLAIN
+}
+/// The chat templates' default instruction: the `####` answer line the default verifier reads.
+pub const DEFAULT_INSTRUCTION: &str =
+    "Solve step by step, then give the final answer on its own line as '#### <number>'.";
+fn d_instruction() -> String {
+    DEFAULT_INSTRUCTION.into()
+}
+fn is_default_instruction(s: &String) -> bool {
+    s == DEFAULT_INSTRUCTION
+}
+
+impl DataSection {
+    /// The resolved prompt format; `tokenizer_dir` holds the model's `tokenizer_config.json`.
+    pub fn prompt_format(
+        &self,
+        tokenizer_dir: &std::path::Path,
+    ) -> Result<crate::data::PromptFormat, crate::data::chat_template::ChatTemplateError> {
+        let instruction = if self.template.is_chat() {
+            self.instruction.clone()
+        } else {
+            String::new()
+        };
+        crate::data::PromptFormat::resolve(&self.template, self.system.clone(), instruction, tokenizer_dir)
+    }
 }
 fn d_eval_seed() -> u64 {
     1_000_003
@@ -314,6 +370,8 @@ pub struct EvalSection {
     pub top_p: f64,
     /// `entrl eval`: k values of pass@k and maj@k (those above `samples` are skipped).
     pub ks: Vec<usize>,
+    /// `entrl eval`: k of the EDIS paper's best-k-of-N (pools of m·k samples; 0 = off).
+    pub best_k: usize,
 }
 
 impl Default for EvalSection {
@@ -326,6 +384,7 @@ impl Default for EvalSection {
             temperature: 1.0,
             top_p: 1.0,
             ks: vec![1, 4, 8, 16],
+            best_k: 8,
         }
     }
 }
@@ -338,6 +397,21 @@ pub struct CheckpointSection {
     pub save_every: u64,
     /// Keep the last K checkpoints.
     pub keep_last: usize,
+    /// Save the AdamW moments (twice the weights' size) so the run can be resumed; false writes
+    /// weights-only checkpoints, which `--resume` refuses.
+    pub save_optimizer: bool,
+    /// Data type of `final/model.safetensors`: `f32`, or `bf16` (half the size, for sharing).
+    pub final_dtype: WeightsDtype,
+}
+
+/// Data type of saved weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightsDtype {
+    /// 32-bit floats (exact).
+    F32,
+    /// bfloat16 (rounded to nearest even).
+    Bf16,
 }
 
 impl Default for CheckpointSection {
@@ -345,6 +419,8 @@ impl Default for CheckpointSection {
         Self {
             save_every: 50,
             keep_last: 2,
+            save_optimizer: true,
+            final_dtype: WeightsDtype::F32,
         }
     }
 }

@@ -1,13 +1,14 @@
 //! Problems for training and evaluation: seeded synthetic task generators and JSONL math datasets,
 //! behind one [`ProblemSource`] with an integer cursor (so a checkpoint resumes the data exactly).
 
+pub mod chat_template;
 pub mod jsonl;
 pub mod tasks;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
 
-pub use template::Template;
+pub use template::{PromptFormat, Template};
 
 /// One verifiable problem.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -140,11 +140,12 @@ pub fn eval_job<B: Backend>(
             .filter(|p| p.exists())
             .unwrap_or_else(|| t.dir.join("tokenizer.json"));
         let tok = Tokenizer::from_file(&tok_path)?;
+        let prompts = run.data.prompt_format(crate::train::run::tokenizer_dir(&tok_path))?;
         let model = model::load_hf_dir::<B>(&t.dir, device)?;
         let eos = tok.end_ids(model.config().eos_ids());
         let spec = EvalSpec {
             tok: &tok,
-            template: run.data.template,
+            prompts: &prompts,
             rewards: &rewards,
             eos: &eos,
             max_new_tokens: run.eval.max_completion_length.unwrap_or(run.rl.max_completion_length),
@@ -161,6 +162,7 @@ pub fn eval_job<B: Backend>(
             },
             seed: run.seed,
             ks: run.eval.ks.clone(),
+            best_k: run.eval.best_k,
         };
         let t0 = std::time::Instant::now();
         let results = run_problems(&model, &problems, &spec, &ss);
@@ -185,7 +187,7 @@ pub fn eval_job<B: Backend>(
                 temperature: run.eval.temperature,
                 edis: run.entropy.edis,
             },
-            sources: report(&results, &ss.ks),
+            sources: report(&results, &ss.ks, ss.best_k),
         };
         let title = |what: &str| {
             format!(

@@ -48,6 +48,7 @@ fn source_md(s: &SourceReport, out: &mut String) {
             opt(s.auroc_within[n], 3)
         );
     }
+    best_k_md(s, out);
     let _ = writeln!(out, "\n| | correct | incorrect |\n|---|---:|---:|");
     let _ = writeln!(
         out,
@@ -62,6 +63,43 @@ fn source_md(s: &SourceReport, out: &mut String) {
         opt(s.entropy_incorrect, 3)
     );
     let _ = writeln!(out, "\nmean completion length: {:.1} tokens\n", s.mean_length);
+}
+
+/// The best-k-of-N table: per signal and pool size N, mean accuracy of the kept k, the best one,
+/// and the majority vote over the kept k.
+fn best_k_md(s: &SourceReport, out: &mut String) {
+    let pools: Vec<usize> = s
+        .best_k_of_n
+        .values()
+        .next()
+        .map_or(vec![], |p| p.keys().copied().collect());
+    if pools.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nBest-{k}-of-N (EDIS paper §5.1): each pool of N samples ranked by the signal, the {k} most confident kept; \
+         mean = their mean accuracy, best = the single most confident, maj = majority vote over the kept {k}.\n",
+        k = s.best_k
+    );
+    let mut head = String::from("| signal |");
+    for p in &pools {
+        let _ = write!(head, " N={p} mean | N={p} best | N={p} maj |");
+    }
+    let _ = writeln!(out, "{head}\n|---|{}", "---:|".repeat(3 * pools.len()));
+    for sig in Signal::ALL {
+        let mut row = format!("| {} |", sig.name());
+        for kept in s.best_k_of_n[sig.name()].values() {
+            let _ = write!(
+                row,
+                " {} | {} | {} |",
+                pct(kept.mean),
+                pct(kept.best),
+                pct(kept.majority)
+            );
+        }
+        let _ = writeln!(out, "{row}");
+    }
 }
 
 /// `OUT/<label>/report.md`.

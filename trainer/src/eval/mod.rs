@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use burn::tensor::backend::Backend;
 use entrl_rewards::{EdisParams, RewardSet};
 
-use crate::data::{Problem, Template};
+use crate::data::{Problem, PromptFormat};
 use crate::model::Transformer;
 use crate::rollout::{RolloutConfig, SamplingParams, generate};
 use crate::tokenizer::Tokenizer;
@@ -34,8 +34,8 @@ pub struct GreedyEval {
 pub struct EvalSpec<'a> {
     /// Tokenizer.
     pub tok: &'a Tokenizer,
-    /// Prompt template.
-    pub template: Template,
+    /// Prompt format.
+    pub prompts: &'a PromptFormat,
     /// Reward functions (the first accuracy-type verdict decides correctness).
     pub rewards: &'a RewardSet,
     /// Ids that end a completion.
@@ -52,7 +52,7 @@ pub struct EvalSpec<'a> {
 pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem], spec: &EvalSpec) -> GreedyEval {
     let EvalSpec {
         tok,
-        template,
+        prompts,
         rewards,
         eos,
         max_new_tokens,
@@ -75,10 +75,7 @@ pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem],
     let (mut correct, mut len) = (0usize, 0usize);
     let mut records = Vec::with_capacity(problems.len());
     for (ci, chunk) in problems.chunks(batch.max(1)).enumerate() {
-        let prompts: Vec<Vec<u32>> = chunk
-            .iter()
-            .map(|p| tok.encode(&template.render(&p.question)))
-            .collect();
+        let prompts: Vec<Vec<u32>> = chunk.iter().map(|p| tok.encode(&prompts.prompt(&p.question))).collect();
         for (j, (c, p)) in generate(model, &prompts, &cfg).iter().zip(chunk).enumerate() {
             let text = tok.decode(&c.tokens, false);
             let scored = rewards.score(&text, &p.answer, c.tokens.len());

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
-use entrl_rewards::selection::{answer_key, best_of_n, borda_vote, majority_vote};
+use entrl_rewards::selection::{KeptK, answer_key, best_k_of_n_pools, best_of_n, borda_vote, majority_vote};
 use entrl_rewards::stats::{auroc, maj_at_k, pass_at_k};
 use entrl_rewards::{EdisParams, Extractor, RewardFn, RewardSet, Signal};
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,8 @@ pub struct SampleSpec {
     pub seed: u64,
     /// k values for pass@k and maj@k (those > N are skipped).
     pub ks: Vec<usize>,
+    /// k of best-k-of-N (pools of m·k samples, m = 1, 2, 4, ... while m·k <= N).
+    pub best_k: usize,
 }
 
 /// One problem's completions.
@@ -84,6 +86,24 @@ pub struct SourceReport {
     pub entropy_incorrect: Option<f64>,
     /// Mean sample length (tokens).
     pub mean_length: f64,
+    /// k of `best_k_of_n` (0 in reports written before it existed).
+    #[serde(default)]
+    pub best_k: usize,
+    /// The EDIS paper's best-k-of-N (§5.1): by signal, by pool size m·k, the k most confident
+    /// samples of each pool kept: their mean accuracy, the best one's, their majority vote's;
+    /// averaged over problems and over each problem's disjoint pools.
+    #[serde(default)]
+    pub best_k_of_n: BTreeMap<String, BTreeMap<usize, KeptK>>,
+}
+
+/// Pool sizes m·k of best-k-of-N for N samples: m = 1, 2, 4, ... while m·k <= N.
+pub fn best_k_pools(k: usize, n: usize) -> Vec<usize> {
+    if k == 0 {
+        return vec![];
+    }
+    std::iter::successors(Some(k), |p| Some(p * 2))
+        .take_while(|&p| p <= n)
+        .collect()
 }
 
 /// The extractor of the first accuracy reward (how answers are read for voting); `auto` if none.
@@ -113,7 +133,7 @@ pub fn run_problems<B: Backend>(
         let first = ci * per_call;
         let prompts: Vec<Vec<u32>> = chunk
             .iter()
-            .map(|p| spec.tok.encode(&spec.template.render(&p.question)))
+            .map(|p| spec.tok.encode(&spec.prompts.prompt(&p.question)))
             .collect();
         let cfg = RolloutConfig {
             group_size: s.samples,
@@ -156,7 +176,7 @@ fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
 }
 
 /// Metrics over `results` (all assumed to have the same N), labelled `data_source`.
-pub fn summarize(results: &[&ProblemResult], data_source: &str, ks: &[usize]) -> SourceReport {
+pub fn summarize(results: &[&ProblemResult], data_source: &str, ks: &[usize], best_k: usize) -> SourceReport {
     let n = results.first().map_or(0, |r| r.samples.len());
     let np = results.len().max(1) as f64;
     let frac = |f: &dyn Fn(&ProblemResult) -> f64| results.iter().map(|r| f(r)).sum::<f64>() / np;
@@ -181,6 +201,8 @@ pub fn summarize(results: &[&ProblemResult], data_source: &str, ks: &[usize]) ->
         entropy_correct: class_mean(Signal::MeanEntropy, true),
         entropy_incorrect: class_mean(Signal::MeanEntropy, false),
         mean_length: mean(all.iter().map(|r| r.tokens.len() as f64)).unwrap_or(0.0),
+        best_k,
+        best_k_of_n: BTreeMap::new(),
     };
     for &k in ks.iter().filter(|&&k| k >= 1 && k <= n) {
         let c = |r: &ProblemResult| r.samples.iter().filter(|s| s.correct).count();
@@ -201,12 +223,36 @@ pub fn summarize(results: &[&ProblemResult], data_source: &str, ks: &[usize]) ->
             auroc(&conf, &r.samples.iter().map(|x| x.correct).collect::<Vec<_>>())
         }));
         rep.auroc_within.insert(s.name().into(), within);
+        let by_pool = best_k_pools(best_k, n)
+            .into_iter()
+            .map(|pool| (pool, mean_kept(results, s, best_k, pool)))
+            .collect();
+        rep.best_k_of_n.insert(s.name().into(), by_pool);
     }
     rep
 }
 
+/// Best-k-of-N with pools of `pool` samples, averaged over problems.
+fn mean_kept(results: &[&ProblemResult], s: Signal, k: usize, pool: usize) -> KeptK {
+    let mut sum = KeptK::default();
+    for r in results {
+        let values: Vec<f64> = r.samples.iter().map(|x| x.signals.get(s)).collect();
+        let correct: Vec<bool> = r.samples.iter().map(|x| x.correct).collect();
+        let one = best_k_of_n_pools(&r.keys, &correct, &values, s, k, pool);
+        sum.mean += one.mean;
+        sum.best += one.best;
+        sum.majority += one.majority;
+    }
+    let n = results.len().max(1) as f64;
+    KeptK {
+        mean: sum.mean / n,
+        best: sum.best / n,
+        majority: sum.majority / n,
+    }
+}
+
 /// One report per data source (sorted) followed by `all`.
-pub fn report(results: &[ProblemResult], ks: &[usize]) -> Vec<SourceReport> {
+pub fn report(results: &[ProblemResult], ks: &[usize], best_k: usize) -> Vec<SourceReport> {
     let mut sources: Vec<&str> = results.iter().map(|r| r.data_source.as_str()).collect();
     sources.sort_unstable();
     sources.dedup();
@@ -214,10 +260,10 @@ pub fn report(results: &[ProblemResult], ks: &[usize]) -> Vec<SourceReport> {
         .iter()
         .map(|&src| {
             let rs: Vec<&ProblemResult> = results.iter().filter(|r| r.data_source == src).collect();
-            summarize(&rs, src, ks)
+            summarize(&rs, src, ks, best_k)
         })
         .collect();
-    out.push(summarize(&results.iter().collect::<Vec<_>>(), "all", ks));
+    out.push(summarize(&results.iter().collect::<Vec<_>>(), "all", ks, best_k));
     out
 }
 

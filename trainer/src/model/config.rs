@@ -46,9 +46,13 @@ pub struct ModelConfig {
     /// End-of-sequence token id(s): generation stops on any of them.
     #[serde(default)]
     pub eos_token_id: Option<EosIds>,
-    /// HF model type: "llama" or "qwen2".
+    /// HF model type: "llama" or "qwen2" (others fail in [`ModelConfig::validate`]).
     #[serde(default = "default_model_type")]
     pub model_type: String,
+    /// HF rotary scaling; only absent/`null` or type `default` is implemented (others fail in
+    /// [`ModelConfig::validate`] instead of silently computing the wrong positions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<serde_json::Value>,
     /// HF architecture names, written back so `AutoModelForCausalLM` picks the right class.
     #[serde(default)]
     pub architectures: Vec<String>,
@@ -58,7 +62,7 @@ pub struct ModelConfig {
     /// Unused by the math but kept so a round trip preserves it.
     #[serde(default = "default_init_range")]
     pub initializer_range: f64,
-    /// Stored dtype name HF expects (we always compute and save f32).
+    /// Stored dtype name HF expects (we compute in f32; saved as the weights file's dtype).
     #[serde(default = "default_dtype")]
     pub torch_dtype: String,
 }
@@ -82,6 +86,9 @@ fn default_rms_eps() -> f64 {
 fn default_max_pos() -> usize {
     2048
 }
+/// The `model_type`s whose math entrl implements.
+pub const SUPPORTED_MODEL_TYPES: [&str; 2] = ["llama", "qwen2"];
+
 fn default_model_type() -> String {
     "llama".into()
 }
@@ -119,6 +126,7 @@ impl ModelConfig {
             bos_token_id: None,
             eos_token_id: None,
             model_type: "llama".into(),
+            rope_scaling: None,
             architectures: vec!["LlamaForCausalLM".into()],
             hidden_act: "silu".into(),
             initializer_range: 0.02,
@@ -193,6 +201,24 @@ impl ModelConfig {
                 "head_dim ({}) must be even for rotary embeddings",
                 self.head_dim()
             ));
+        }
+        if !SUPPORTED_MODEL_TYPES.contains(&self.model_type.as_str()) {
+            return err(format!(
+                "model_type '{}' is not supported (entrl implements {})",
+                self.model_type,
+                SUPPORTED_MODEL_TYPES.join(", ")
+            ));
+        }
+        if let Some(scaling) = self.rope_scaling.as_ref().filter(|v| !v.is_null()) {
+            let kind = scaling["rope_type"]
+                .as_str()
+                .or(scaling["type"].as_str())
+                .unwrap_or("?");
+            if kind != "default" {
+                return err(format!(
+                    "rope_scaling of type '{kind}' is not supported (only unscaled rotary embeddings)"
+                ));
+            }
         }
         if self.hidden_act != "silu" {
             return err(format!("hidden_act '{}' is not supported (only silu)", self.hidden_act));

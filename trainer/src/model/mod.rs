@@ -108,10 +108,18 @@ pub fn load_hf_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<Transfo
 
 /// Writes `config.json` and `model.safetensors` (f32) so `transformers` loads the directory as is.
 pub fn save_hf_dir<B: Backend>(model: &Transformer<B>, dir: &Path) -> Result<(), HfDirError> {
+    save_hf_dir_as(model, dir, false)
+}
+
+/// [`save_hf_dir`] with bfloat16 weights when `bf16` (`config.json` then says `torch_dtype`
+/// bfloat16, as transformers writes it).
+pub fn save_hf_dir_as<B: Backend>(model: &Transformer<B>, dir: &Path, bf16: bool) -> Result<(), HfDirError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    write_config(model.config(), dir)?;
+    let mut cfg = model.config().clone();
+    cfg.torch_dtype = if bf16 { "bfloat16" } else { "float32" }.into();
+    write_config(&cfg, dir)?;
     let path = dir.join("model.safetensors");
-    weights::write_safetensors(&weights::model_weights(model), &path).map_err(|err| HfDirError::Weights {
+    weights::write_safetensors_as(&weights::model_weights(model), &path, bf16).map_err(|err| HfDirError::Weights {
         dir: dir.display().to_string(),
         err,
     })

@@ -52,6 +52,11 @@ pub enum WeightsError {
     /// A tensor contains NaN or infinity.
     #[error("tensor '{0}' contains NaN or infinite values (corrupt checkpoint?)")]
     NonFinite(String),
+    /// A tensor the architecture does not use (another architecture's weights).
+    #[error(
+        "unexpected tensor '{0}': the Llama/Qwen2 layout has no such weight (an architecture entrl does not implement?)"
+    )]
+    Unexpected(String),
 }
 
 /// One tensor: row-major f32 values and their shape.
@@ -157,7 +162,8 @@ fn take<B: Backend, const D: usize>(
     Ok(Param::initialized(param_id(name), tensor.require_grad()))
 }
 
-/// Builds a model from named weights (consumed). Extra tensors (e.g. rotary caches) are ignored.
+/// Builds a model from named weights (consumed). Leftover tensors are an error, except rotary
+/// caches (`*.rotary_emb.inv_freq`) and an `lm_head.weight` that tied embeddings make redundant.
 pub fn build_model<B: Backend>(
     cfg: &ModelConfig,
     mut w: Weights,
@@ -202,7 +208,7 @@ pub fn build_model<B: Backend>(
             device,
         )?)
     };
-    Ok(Transformer {
+    let model = Transformer {
         embed_tokens: take::<B, 2>(
             &mut w,
             "model.embed_tokens.weight",
@@ -213,7 +219,12 @@ pub fn build_model<B: Backend>(
         norm: get1(&mut w, "model.norm.weight")?,
         lm_head,
         config: cfg.clone(),
-    })
+    };
+    let harmless = |n: &str| n.ends_with("rotary_emb.inv_freq") || (n == "lm_head.weight" && cfg.tie_word_embeddings);
+    match w.keys().find(|n| !harmless(n)) {
+        Some(n) => Err(WeightsError::Unexpected(n.clone())),
+        None => Ok(model),
+    }
 }
 
 fn host<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> NamedTensor {
@@ -299,15 +310,29 @@ pub fn read_safetensors(path: &Path) -> Result<Weights, WeightsError> {
 /// Writes f32 weights as one `.safetensors` file with `{"format": "pt"}` metadata (what
 /// `transformers` checks for), via a temporary file and a rename so a crash never leaves half a file.
 pub fn write_safetensors(w: &Weights, path: &Path) -> Result<(), WeightsError> {
+    write_safetensors_as(w, path, false)
+}
+
+/// [`write_safetensors`], in bfloat16 when `bf16` (rounded to nearest even, as torch's `.to(bfloat16)`).
+pub fn write_safetensors_as(w: &Weights, path: &Path, bf16: bool) -> Result<(), WeightsError> {
     let p = path.display().to_string();
+    let dtype = if bf16 {
+        safetensors::Dtype::BF16
+    } else {
+        safetensors::Dtype::F32
+    };
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = w
         .iter()
         .map(|(n, t)| {
-            (
-                n.clone(),
-                t.data.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                t.shape.clone(),
-            )
+            let b: Vec<u8> = if bf16 {
+                t.data
+                    .iter()
+                    .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+                    .collect()
+            } else {
+                t.data.iter().flat_map(|x| x.to_le_bytes()).collect()
+            };
+            (n.clone(), b, t.shape.clone())
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
@@ -315,7 +340,7 @@ pub fn write_safetensors(w: &Weights, path: &Path) -> Result<(), WeightsError> {
         .map(|(n, b, s)| {
             (
                 n.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).expect("consistent view"),
+                safetensors::tensor::TensorView::new(dtype, s.clone(), b).expect("consistent view"),
             )
         })
         .collect();

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-/// Appends metric lines; on resume, drops lines past the checkpoint so the file continues exactly.
+/// Appends JSON lines that carry a `step` (`metrics.jsonl`, `samples.jsonl`); on resume, drops
+/// lines past the checkpoint so the file continues exactly.
 pub struct MetricsLog {
     path: PathBuf,
 }
@@ -16,7 +17,12 @@ pub const TIMING_KEYS: [&str; 3] = ["time/step_s", "perf/tokens_per_s", "time/ro
 impl MetricsLog {
     /// Opens `run_dir/metrics.jsonl`, keeping only lines with `step <= keep_through`.
     pub fn open(run_dir: &Path, keep_through: u64) -> anyhow::Result<Self> {
-        let path = run_dir.join("metrics.jsonl");
+        Self::open_file(run_dir, "metrics.jsonl", keep_through)
+    }
+
+    /// Opens `run_dir/name`, keeping only lines with `step <= keep_through`.
+    pub fn open_file(run_dir: &Path, name: &str, keep_through: u64) -> anyhow::Result<Self> {
+        let path = run_dir.join(name);
         if path.exists() {
             let text = std::fs::read_to_string(&path)?;
             let kept: Vec<&str> = text

@@ -4,9 +4,11 @@ pub mod batch;
 pub mod checkpoint;
 pub mod metrics;
 pub mod optim;
+pub mod progress;
 pub mod rl;
 pub mod rollouts;
 pub mod run;
+pub mod samples;
 pub mod sft;
 
 pub use run::{RunSummary, train};

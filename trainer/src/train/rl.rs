@@ -35,6 +35,8 @@ pub struct RlOutcome<AB: AutodiffBackend> {
     pub metrics: Map<String, Value>,
     /// False when the update was skipped (non-finite loss or gradient).
     pub finite: bool,
+    /// Decoded completions for `samples.jsonl` (`logging.log_completions` of them).
+    pub samples: Vec<Map<String, Value>>,
 }
 
 /// Runs RL step `phase_step` (global step `global_step`) starting at data `cursor`.
@@ -133,6 +135,13 @@ pub fn rl_step<AB: AutodiffBackend>(
             tracing::warn!("trajectory artifact of step {} not written: {err:#}", h.step);
         }
     }
+    let samples = super::samples::sample_lines(
+        global_step + 1,
+        &sampled.records,
+        ctx.run.logging.log_completions,
+        |i| ctx.prompts.prompt(&ctx.train.get(i).question),
+        |t| ctx.tok.decode(t, false),
+    );
     let lens: Vec<f64> = comps.iter().map(|c| c.tokens.len() as f64).collect();
     let (lm, _, lmin, lmax) = summary(&lens);
     m.insert("completion_length/mean".into(), json!(lm));
@@ -158,6 +167,7 @@ pub fn rl_step<AB: AutodiffBackend>(
             cursor,
             metrics: m,
             finite: true,
+            samples,
         };
     }
 
@@ -294,5 +304,6 @@ pub fn rl_step<AB: AutodiffBackend>(
         cursor,
         metrics: m,
         finite,
+        samples,
     }
 }

@@ -91,7 +91,7 @@ pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_s
         cursor += need as u64;
         let prompts: Vec<Vec<u32>> = problems
             .iter()
-            .map(|p| ctx.tok.encode(&ctx.run.data.template.render(&p.question)))
+            .map(|p| ctx.tok.encode(&ctx.prompts.prompt(&p.question)))
             .collect();
         let cfg = RolloutConfig {
             group_size: per_prompt,

@@ -19,10 +19,11 @@ use serde_json::{Map, Value, json};
 use super::checkpoint::{self, Phase, TrainerState};
 use super::metrics::MetricsLog;
 use super::optim::{AdamW, AdamWConfig};
-use crate::config::{RunFile, SourceSpec};
+use super::progress::Progress;
+use crate::config::{RunFile, SourceSpec, WeightsDtype};
 use crate::data::jsonl::JsonlSource;
 use crate::data::tasks::SyntheticSource;
-use crate::data::{Problem, ProblemSource};
+use crate::data::{Problem, ProblemSource, PromptFormat};
 use crate::eval::{EvalSpec, greedy_accuracy};
 use crate::model::{self, Transformer, weights};
 use crate::tokenizer::Tokenizer;
@@ -33,6 +34,8 @@ pub struct Ctx<B: Backend> {
     pub run: RunFile,
     /// Tokenizer.
     pub tok: Tokenizer,
+    /// Prompt format (`data.template`).
+    pub prompts: PromptFormat,
     /// Training problems.
     pub train: Box<dyn ProblemSource>,
     /// Held-out problems.
@@ -87,6 +90,32 @@ pub fn tokenizer_path(run: &RunFile) -> PathBuf {
     })
 }
 
+/// The folder of a tokenizer.json: where its `tokenizer_config.json` (chat template, special
+/// tokens) lives.
+pub fn tokenizer_dir(tokenizer_json: &Path) -> &Path {
+    match tokenizer_json.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Files beside a model's tokenizer.json that a checkpoint carries along (chat template and
+/// special tokens), copied when present.
+const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"];
+
+/// Copies the tokenizer files of `tokenizer_json`'s folder into `dir`.
+pub fn copy_tokenizer_files(tokenizer_json: &Path, dir: &Path) -> anyhow::Result<()> {
+    std::fs::copy(tokenizer_json, dir.join("tokenizer.json"))
+        .with_context(|| format!("copying {}", tokenizer_json.display()))?;
+    let src = tokenizer_dir(tokenizer_json);
+    for name in &TOKENIZER_FILES[1..] {
+        if src.join(name).exists() {
+            std::fs::copy(src.join(name), dir.join(name)).with_context(|| format!("copying {name}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// HF name of every parameter id (optimizer state is saved by name).
 fn param_names(cfg: &model::ModelConfig) -> HashMap<ParamId, String> {
     weights::expected_shapes(cfg)
@@ -118,8 +147,10 @@ fn save_checkpoint<AB: AutodiffBackend>(
     let names = param_names(model.config());
     checkpoint::save(run_dir, state.global_step, ctx.run.checkpoint.keep_last, |dir| {
         model::save_hf_dir(model, dir)?;
-        std::fs::copy(tokenizer_path(&ctx.run), dir.join("tokenizer.json")).context("copying tokenizer.json")?;
-        weights::write_safetensors(&opt.state_weights(&names), &dir.join("optimizer.safetensors"))?;
+        copy_tokenizer_files(&tokenizer_path(&ctx.run), dir)?;
+        if ctx.run.checkpoint.save_optimizer {
+            weights::write_safetensors(&opt.state_weights(&names), &dir.join("optimizer.safetensors"))?;
+        }
         std::fs::write(dir.join("trainer_state.json"), serde_json::to_string_pretty(state)?)?;
         Ok(())
     })?;
@@ -134,9 +165,17 @@ pub fn train<AB: AutodiffBackend>(
     device: &AB::Device,
 ) -> anyhow::Result<RunSummary> {
     let t_start = Instant::now();
+    if resume && !run.checkpoint.save_optimizer {
+        bail!(
+            "{}: cannot resume: the run saves no optimizer state (checkpoint.save_optimizer = false), so its checkpoints hold weights only and training could not continue exactly; start a new run from a checkpoint with `model.path = \"{}/checkpoints/step-N\"`",
+            run.output_dir.display(),
+            run.output_dir.display()
+        );
+    }
     // Inputs first: a bad tokenizer or dataset fails before anything is written.
     let tok_path = tokenizer_path(&run);
     let tok = Tokenizer::from_file(&tok_path)?;
+    let prompts = run.data.prompt_format(tokenizer_dir(&tok_path))?;
     let train_src = source(&run.data.train, run.seed, true)?;
     let eval_spec = run.data.eval.clone().unwrap_or_else(|| run.data.train.clone());
     let eval_src = source(&eval_spec, run.data.eval_seed, false)?;
@@ -146,20 +185,17 @@ pub fn train<AB: AutodiffBackend>(
     let eval: Vec<Problem> = (0..n_eval as u64).map(|i| eval_src.get(i)).collect();
 
     let run_dir = run.output_dir.clone();
-    if !resume && run_dir.join("metrics.jsonl").exists() {
-        if !overwrite {
-            bail!(
-                "{} already holds a run: continue it with `entrl train --resume {}`, or start over with --overwrite",
-                run_dir.display(),
-                run_dir.display()
-            );
-        }
-        std::fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
+    let replace_old_run = !resume && run_dir.join("metrics.jsonl").exists();
+    if replace_old_run && !overwrite {
+        bail!(
+            "{} already holds a run: continue it with `entrl train --resume {}`, or start over with --overwrite",
+            run_dir.display(),
+            run_dir.display()
+        );
     }
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    std::fs::write(run_dir.join("config.toml"), run.to_toml())?;
 
-    // --- model, optimizer and state: fresh or from the latest checkpoint ---
+    // --- model and state: fresh or from the latest checkpoint (before the run directory is
+    // touched, so a bad model config or weights file leaves nothing behind) ---
     let latest = if resume { checkpoint::latest(&run_dir) } else { None };
     if resume && latest.is_none() {
         tracing::warn!(
@@ -194,16 +230,30 @@ pub fn train<AB: AutodiffBackend>(
             model.config().vocab_size
         );
     }
+    if replace_old_run {
+        std::fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
+    }
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    std::fs::write(run_dir.join("config.toml"), run.to_toml())?;
     let mut opt = new_optimizer::<AB::InnerBackend>(&run, state.phase);
     if let Some((_, dir)) = &latest {
-        let w = weights::read_safetensors(&dir.join("optimizer.safetensors"))?;
+        let opt_file = dir.join("optimizer.safetensors");
+        if !opt_file.exists() {
+            bail!(
+                "{}: cannot resume: this checkpoint holds weights only (saved with checkpoint.save_optimizer = false)",
+                dir.display()
+            );
+        }
+        let w = weights::read_safetensors(&opt_file)?;
         opt.load_state(&w, &param_names(model.config()), device)
             .map_err(anyhow::Error::msg)?;
         opt.step = state.optimizer_step;
     }
     let metrics = MetricsLog::open(&run_dir, latest.as_ref().map_or(0, |l| l.0))?;
+    let samples_log = MetricsLog::open_file(&run_dir, "samples.jsonl", latest.as_ref().map_or(0, |l| l.0))?;
     if latest.is_none() {
         metrics.open_fresh()?;
+        samples_log.open_fresh()?;
     }
     let eos = tok.end_ids(model.config().eos_ids());
     let reference_dir = run_dir.join("reference");
@@ -218,6 +268,7 @@ pub fn train<AB: AutodiffBackend>(
     let mut ctx = Ctx {
         run,
         tok,
+        prompts,
         train: train_src,
         eval,
         rewards,
@@ -226,12 +277,8 @@ pub fn train<AB: AutodiffBackend>(
     };
 
     let total = ctx.run.sft.steps + ctx.run.rl.steps;
-    let bar = indicatif::ProgressBar::new(total).with_position(state.global_step);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
+    let log = &ctx.run.logging;
+    let progress = Progress::new(total, state.global_step, log.logging_steps, log.show_completion);
     let mut skipped = 0u64;
     let eval_len = ctx
         .run
@@ -245,7 +292,7 @@ pub fn train<AB: AutodiffBackend>(
      -> anyhow::Result<f64> {
         let spec = EvalSpec {
             tok: &ctx.tok,
-            template: ctx.run.data.template,
+            prompts: &ctx.prompts,
             rewards: &ctx.rewards,
             eos: &ctx.eos,
             max_new_tokens: eval_len,
@@ -313,9 +360,11 @@ pub fn train<AB: AutodiffBackend>(
             Phase::Done => break,
             phase => {
                 let t0 = Instant::now();
-                let (new_model, cursor, mut m, finite) = match phase {
+                let (new_model, cursor, mut m, finite, samples) = match phase {
                     Phase::Sft => {
-                        super::sft::sft_step(&ctx, model, &mut opt, state.phase_step, state.data_cursor, device)
+                        let (m, c, line, ok) =
+                            super::sft::sft_step(&ctx, model, &mut opt, state.phase_step, state.data_cursor, device);
+                        (m, c, line, ok, vec![])
                     }
                     _ => {
                         let o = super::rl::rl_step(
@@ -327,7 +376,7 @@ pub fn train<AB: AutodiffBackend>(
                             state.data_cursor,
                             device,
                         );
-                        (o.model, o.cursor, o.metrics, o.finite)
+                        (o.model, o.cursor, o.metrics, o.finite, o.samples)
                     }
                 };
                 model = new_model;
@@ -367,18 +416,11 @@ pub fn train<AB: AutodiffBackend>(
                 line.insert("time/step_s".into(), json!(secs));
                 line.insert("perf/tokens_per_s".into(), json!(toks / secs.max(1e-9)));
                 metrics.write(&line)?;
-                bar.set_position(state.global_step);
-                let f = |k: &str| line.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
-                bar.set_message(match phase {
-                    Phase::Sft => format!("sft loss {:.3}", f("loss")),
-                    _ => format!(
-                        "rl reward {:.3} acc {:.3} H {:.3} zero-std {:.2}",
-                        f("reward/mean"),
-                        f("accuracy"),
-                        f("entropy"),
-                        f("frac_reward_zero_std")
-                    ),
-                });
+                for s in &samples {
+                    samples_log.write(s)?;
+                }
+                let shown = samples.first().and_then(|s| s["completion"].as_str());
+                progress.step(state.global_step, phase, &line, shown);
                 let every = ctx.run.checkpoint.save_every;
                 let eval_due = phase == Phase::Rl
                     && ctx.run.eval.every > 0
@@ -393,12 +435,12 @@ pub fn train<AB: AutodiffBackend>(
             }
         }
     }
-    bar.finish_and_clear();
+    progress.finish();
     let final_acc = evaluate(&ctx, &model, "final", &state)?;
     save_checkpoint(&run_dir, &ctx, &model, &opt, &state)?;
     let final_dir = run_dir.join("final");
-    model::save_hf_dir(&model, &final_dir)?;
-    std::fs::copy(&tok_path, final_dir.join("tokenizer.json"))?;
+    model::save_hf_dir_as(&model, &final_dir, ctx.run.checkpoint.final_dtype == WeightsDtype::Bf16)?;
+    copy_tokenizer_files(&tok_path, &final_dir)?;
     let summary = RunSummary {
         run_dir: run_dir.clone(),
         initial_accuracy: state.initial_accuracy,

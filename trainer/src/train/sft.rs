@@ -27,8 +27,8 @@ pub fn sft_step<AB: AutodiffBackend>(
         .map(|k| {
             let p = ctx.train.get(cursor + k);
             (
-                ctx.tok.encode(&ctx.run.data.template.render(&p.question)),
-                ctx.tok.encode(&ctx.run.data.template.target(&p.solution)),
+                ctx.tok.encode(&ctx.prompts.prompt(&p.question)),
+                ctx.tok.encode(&ctx.prompts.target(&p.question, &p.solution)),
             )
         })
         .collect();
