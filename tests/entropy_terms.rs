@@ -10,11 +10,11 @@ use burn::tensor::{Tensor, TensorData};
 use entrl::backend::{Cpu, CpuTrain};
 use entrl::config::{EntropySection, Regularizer};
 use entrl::model::{ModelConfig, Transformer, weights};
-use entrl::objectives::entropy::entropy_term;
-use entrl::objectives::{LossType, Normalizer, PolicyLossConfig, policy_loss::policy_loss};
+use entrl::objectives::{LossType, Normalizer, PolicyLossConfig};
 use entrl::rollout::{RolloutConfig, SamplingParams, generate};
 use entrl::scoring::score_tokens;
 use entrl::train::batch::{RlBatch, rl_batch};
+use entrl::train::update::{UpdateConfig, micro_batch_loss};
 
 struct Setup {
     cfg: ModelConfig,
@@ -57,30 +57,35 @@ fn setup() -> Setup {
     }
 }
 
-/// `pg_weight · GRPO loss + coef · H̄` of `model` on the setup's batch.
+/// `pg_weight · GRPO loss + coef · H̄` of `model` on the setup's batch, through the training
+/// loop's own micro-batch loss (`pg_weight` 0 = zero advantages, as EM-FT's).
 fn loss(s: &Setup, model: &Transformer<CpuTrain>, pg_weight: f64, coef: f64) -> Tensor<CpuTrain, 1> {
     let b = &s.batch;
-    let stats = score_tokens(model, Tensor::from_inner(b.tokens.clone()), &b.pad, 1.0, 64);
-    let logps = stats.logprobs.narrow(1, b.prompt_len - 1, b.completion_len);
-    let h = stats.entropies.narrow(1, b.prompt_len - 1, b.completion_len);
-    let mask = Tensor::<CpuTrain, 2>::from_inner(b.mask.clone());
     let n = s.adv.len();
-    let pl = PolicyLossConfig {
-        loss_type: LossType::Dapo,
-        epsilon: 0.2,
-        epsilon_high: 0.2,
-        beta: 0.0,
-        max_completion_length: 6,
+    let cfg = UpdateConfig {
+        loss: PolicyLossConfig {
+            loss_type: LossType::Dapo,
+            epsilon: 0.2,
+            epsilon_high: 0.2,
+            beta: 0.0,
+            max_completion_length: 6,
+        },
+        temperature: 1.0,
+        num_iterations: 1,
+        micro_batch_size: 0,
+        max_grad_norm: 0.0,
+        lr: 0.0,
+        entropy_coef: coef,
+        top_entropy_quantile: 1.0,
     };
     let norm = Normalizer {
         total_sequences: n,
         total_tokens: b.tokens_in_loss,
         micro_batches: 1,
     };
-    let adv = Tensor::from_data(TensorData::new(s.adv.clone(), [n]), &Default::default());
-    let old = Tensor::from_inner(s.old.clone());
-    let pg = policy_loss(logps, old, None, mask.clone(), None, adv, &pl, &norm).loss;
-    pg * pg_weight + entropy_term(h, mask, b.tokens_in_loss) * coef
+    let adv: Vec<f32> = s.adv.iter().map(|&a| a * pg_weight as f32).collect();
+    let adv = Tensor::from_data(TensorData::new(adv, [n]), &Default::default());
+    micro_batch_loss(model, b, 0..n, &adv, Some(&s.old), None, &cfg, &norm).loss
 }
 
 fn grad_of(

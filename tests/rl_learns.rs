@@ -1,17 +1,15 @@
-//! The RL update actually climbs the reward: on a random tiny model, GRPO steps through the same
-//! pieces as the training loop (rollout, left-padded batch, autodiff scoring pass, clipped loss,
-//! accumulation, AdamW) raise the frequency of a rewarded token far above chance.
+//! The RL update actually climbs the reward: on a random tiny model, GRPO steps through the
+//! training loop's own update (`entrl::train::update::policy_update`: autodiff scoring pass,
+//! clipped loss, accumulation, global-norm clip, AdamW) raise the frequency of a rewarded token far
+//! above chance.
 
 use burn::module::AutodiffModule;
-use burn::tensor::{Tensor, TensorData};
 use entrl::backend::{Cpu, CpuTrain};
-use entrl::objectives::{
-    AdvantageEstimator, LossType, Normalizer, PolicyLossConfig, ScaleRewards, advantages, policy_loss::policy_loss,
-};
+use entrl::objectives::{AdvantageEstimator, LossType, PolicyLossConfig, ScaleRewards, advantages};
 use entrl::rollout::{RolloutConfig, SamplingParams, generate};
-use entrl::scoring::score_tokens;
 use entrl::train::batch::rl_batch;
-use entrl::train::optim::{AdamW, AdamWConfig, GradAccum, clip_scale};
+use entrl::train::optim::{AdamW, AdamWConfig};
+use entrl::train::update::{UpdateConfig, policy_update};
 
 const TARGET: u32 = 5;
 
@@ -31,6 +29,16 @@ fn grpo_raises_a_toy_reward() {
         epsilon_high: 0.28,
         beta: 0.0,
         max_completion_length: 8,
+    };
+    let update = UpdateConfig {
+        loss: pl,
+        temperature: 1.0,
+        num_iterations: 1,
+        micro_batch_size: 0,
+        max_grad_norm: 1.0,
+        lr: 3e-3,
+        entropy_coef: 0.0,
+        top_entropy_quantile: 1.0,
     };
     let mut freq = vec![];
     for step in 0..40u64 {
@@ -55,33 +63,9 @@ fn grpo_raises_a_toy_reward() {
         let ps: Vec<&[u32]> = out.iter().map(|c| prompts[c.prompt_index].as_slice()).collect();
         let cs: Vec<&[u32]> = out.iter().map(|c| c.tokens.as_slice()).collect();
         let b = rl_batch::<Cpu>(&ps, &cs, &vec![true; cs.len()], &device);
-        let stats = score_tokens(&model, Tensor::from_inner(b.tokens.clone()), &b.pad, 1.0, 64);
-        let logps = stats.logprobs.narrow(1, b.prompt_len - 1, b.completion_len);
-        let n = cs.len();
-        let norm = Normalizer {
-            total_sequences: n,
-            total_tokens: b.tokens_in_loss,
-            micro_batches: 1,
-        };
-        let adv_t = Tensor::<CpuTrain, 1>::from_data(
-            TensorData::new(adv.iter().map(|&a| a as f32).collect::<Vec<_>>(), [n]),
-            &device,
-        );
-        let loss = policy_loss(
-            logps.clone(),
-            logps.detach(),
-            None,
-            Tensor::from_inner(b.mask.clone()),
-            None,
-            adv_t,
-            &pl,
-            &norm,
-        );
-        let grads = loss.loss.backward();
-        let mut acc = GradAccum::default();
-        acc.add(&model, &grads);
-        let gn = acc.global_norm();
-        model = opt.step(model, &acc, 3e-3, clip_scale(gn, 1.0));
+        let (updated, stats) = policy_update(model, &mut opt, &b, &adv, None, &update);
+        assert!(stats.finite, "step {step}: non-finite update");
+        model = updated;
     }
     let first: f64 = freq[..5].iter().sum::<f64>() / 5.0;
     let last: f64 = freq[35..].iter().sum::<f64>() / 5.0;

@@ -115,6 +115,21 @@ steps = 3
     }
 
     #[test]
+    fn format_templates_need_their_placeholders() {
+        let t = |v: &str| RunFile::parse(BASE, "x.toml", &[format!("data.template={v}")]);
+        let ok = t("{ prompt = \"Problem: {question}\", target = \" {solution}</s>\" }").unwrap();
+        assert!(matches!(ok.data.template, crate::data::Template::Format(_)));
+        let e = t("{ prompt = \"Problem:\", target = \"{solution}\" }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.template.prompt") && e.contains("{question}"), "{e}");
+        let e = t("{ prompt = \"{question}\", target = \"x\" }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.template.target"), "{e}");
+    }
+
+    #[test]
     fn overrides_apply_and_round_trip() {
         let r = RunFile::parse(BASE, "x.toml", &["rl.beta=0.04".into(), "rl.loss_type=dapo".into()]).unwrap();
         assert_eq!(r.rl.beta, 0.04);

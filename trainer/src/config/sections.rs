@@ -458,6 +458,14 @@ impl RunFile {
                 t.validate().map_err(|m| format!("key '{k}': {m}"))?;
             }
         }
+        if let crate::data::Template::Format(f) = &self.data.template {
+            if !f.prompt.contains("{question}") {
+                return Err("key 'data.template.prompt' must contain '{question}'".into());
+            }
+            if !f.target.contains("{solution}") {
+                return Err("key 'data.template.target' must contain '{solution}'".into());
+            }
+        }
         for (i, r) in self.rewards.iter().enumerate() {
             range(&format!("rewards[{i}].weight"), r.weight, -100.0, 100.0)?;
         }

@@ -10,5 +10,6 @@ pub mod rollouts;
 pub mod run;
 pub mod samples;
 pub mod sft;
+pub mod update;
 
 pub use run::{RunSummary, train};

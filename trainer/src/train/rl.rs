@@ -7,22 +7,20 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Tensor, TensorData};
 use entrl_rewards::Signal;
 use entrl_rewards::selection::edis_weights;
 use serde_json::{Map, Value, json};
 
 use super::batch::rl_batch;
 use super::metrics::summary;
-use super::optim::{AdamW, GradAccum, clip_scale, lr_at};
+use super::optim::{AdamW, lr_at};
 use super::rollouts::sample_groups;
 use super::run::Ctx;
+use super::update::{UpdateConfig, policy_update};
 use crate::config::Objective;
 use crate::model::Transformer;
-use crate::objectives::entropy::{entropy_term, high_entropy_mask};
-use crate::objectives::{Normalizer, PolicyLossConfig, advantages};
+use crate::objectives::{PolicyLossConfig, advantages};
 use crate::rollout::{Completion, FinishReason};
-use crate::scoring::score_tokens;
 use crate::trajectories::{self, Header};
 
 /// Outcome of one RL step.
@@ -42,7 +40,7 @@ pub struct RlOutcome<AB: AutodiffBackend> {
 /// Runs RL step `phase_step` (global step `global_step`) starting at data `cursor`.
 pub fn rl_step<AB: AutodiffBackend>(
     ctx: &Ctx<AB::InnerBackend>,
-    mut model: Transformer<AB>,
+    model: Transformer<AB>,
     opt: &mut AdamW<AB::InnerBackend>,
     phase_step: u64,
     global_step: u64,
@@ -178,132 +176,51 @@ pub fn rl_step<AB: AutodiffBackend>(
         &keep,
         &device.clone(),
     );
-    let (lp, lc) = (batch.prompt_len, batch.completion_len);
-    let completion_cols = |x: Tensor<AB::InnerBackend, 2>| x.narrow(1, lp - 1, lc);
-    let score_inner = |mdl: &Transformer<AB::InnerBackend>| {
-        completion_cols(score_tokens(mdl, batch.tokens.clone(), &batch.pad, r.temperature, 64).logprobs)
+    let cfg = UpdateConfig {
+        loss: PolicyLossConfig {
+            loss_type: r.loss_type,
+            epsilon: r.epsilon,
+            epsilon_high: r.epsilon_high(),
+            beta: r.beta,
+            max_completion_length: r.max_completion_length,
+        },
+        temperature: r.temperature,
+        num_iterations: r.num_iterations,
+        micro_batch_size: r.micro_batch_size,
+        max_grad_norm: r.max_grad_norm,
+        lr,
+        // EM-FT: the token-mean entropy is the objective (its advantages are 0, so only the
+        // optional KL of the policy loss remains); otherwise the signed regulariser.
+        entropy_coef: if e.objective == Objective::EmFt {
+            1.0
+        } else {
+            e.signed_coef()
+        },
+        top_entropy_quantile: e.top_entropy_quantile,
     };
-    let old_all = (r.num_iterations > 1).then(|| score_inner(&policy));
-    let ref_all = (r.beta > 0.0).then(|| score_inner(ctx.reference.as_ref().expect("beta > 0 loads a reference")));
-    let pl = PolicyLossConfig {
-        loss_type: r.loss_type,
-        epsilon: r.epsilon,
-        epsilon_high: r.epsilon_high(),
-        beta: r.beta,
-        max_completion_length: r.max_completion_length,
-    };
-    let micro = if r.micro_batch_size == 0 {
-        n
-    } else {
-        r.micro_batch_size.min(n)
-    };
-    let norm_c = Normalizer {
-        total_sequences: n,
-        total_tokens: batch.tokens_in_loss,
-        micro_batches: n.div_ceil(micro),
-    };
-    let adv_t = Tensor::<AB::InnerBackend, 1>::from_data(
-        TensorData::new(adv.iter().map(|&a| a as f32).collect::<Vec<_>>(), [n]),
-        device,
-    );
-    let (mut loss_sum, mut kl_sum, mut low, mut high, mut h_sum, mut grad_norm) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let mut kept_tokens = 0.0;
-    let mut finite = true;
-    for _ in 0..r.num_iterations {
-        let mut acc = GradAccum::default();
-        for start in (0..n).step_by(micro) {
-            let len = micro.min(n - start);
-            let rows = |x: Tensor<AB::InnerBackend, 2>| Tensor::<AB, 2>::from_inner(x.narrow(0, start, len));
-            let stats = score_tokens(
-                &model,
-                Tensor::from_inner(batch.tokens.clone().narrow(0, start, len)),
-                &batch.pad[start..start + len],
-                r.temperature,
-                64,
-            );
-            let logps = stats.logprobs.narrow(1, lp - 1, lc);
-            let mask = rows(batch.mask.clone());
-            let h_tok = stats.entropies.narrow(1, lp - 1, lc); // [len, lc], with gradient
-            h_sum += (h_tok.clone().detach() * mask.clone())
-                .sum()
-                .into_scalar()
-                .elem::<f64>();
-            let old = match &old_all {
-                Some(o) => rows(o.clone()),
-                None => logps.clone().detach(),
-            };
-            let surrogate_mask = (e.top_entropy_quantile < 1.0).then(|| {
-                let hv = h_tok
-                    .clone()
-                    .detach()
-                    .into_data()
-                    .to_vec::<f32>()
-                    .expect("f32 entropies");
-                let mv: Vec<bool> = mask.clone().into_data().iter::<f32>().map(|x| x > 0.5).collect();
-                let keep = high_entropy_mask(&hv, &mv, e.top_entropy_quantile);
-                kept_tokens += keep.iter().filter(|&&k| k).count() as f64;
-                let keep: Vec<f32> = keep.iter().map(|&k| f32::from(u8::from(k))).collect();
-                Tensor::<AB, 2>::from_data(TensorData::new(keep, [len, lc]), device)
-            });
-            let out = crate::objectives::policy_loss::policy_loss(
-                logps,
-                old,
-                ref_all.as_ref().map(|x| rows(x.clone())),
-                mask.clone(),
-                surrogate_mask,
-                Tensor::from_inner(adv_t.clone().narrow(0, start, len)),
-                &pl,
-                &norm_c,
-            );
-            // EM-FT: the token-mean entropy is the objective (its advantages are 0, so only the
-            // optional KL of the policy loss remains); otherwise the signed regulariser.
-            let coef = if e.objective == Objective::EmFt {
-                1.0
-            } else {
-                e.signed_coef()
-            };
-            let out_loss = if coef != 0.0 {
-                out.loss.clone() + entropy_term(h_tok, mask, batch.tokens_in_loss) * coef
-            } else {
-                out.loss.clone()
-            };
-            let lv = out_loss.clone().into_scalar().elem::<f64>();
-            if !lv.is_finite() {
-                finite = false;
-                break;
-            }
-            loss_sum += lv;
-            kl_sum += out.kl_sum;
-            low += out.clipped_low;
-            high += out.clipped_high;
-            let grads = out_loss.backward();
-            acc.add(&model, &grads);
-        }
-        grad_norm = acc.global_norm();
-        if !finite || !grad_norm.is_finite() {
-            finite = false;
-            break;
-        }
-        model = opt.step(model, &acc, lr, clip_scale(grad_norm, r.max_grad_norm));
-    }
+    drop(policy);
+    let (model, u) = policy_update(model, opt, &batch, &adv, ctx.reference.as_ref(), &cfg);
     let iters = r.num_iterations as f64;
     let toks = (batch.tokens_in_loss as f64 * iters).max(1.0);
-    m.insert("loss".into(), json!(loss_sum / iters));
-    m.insert("entropy".into(), json!(h_sum / toks));
-    m.insert("kl".into(), json!(kl_sum / toks));
-    m.insert("clip_ratio/low".into(), json!(low / toks));
-    m.insert("clip_ratio/high".into(), json!(high / toks));
-    m.insert("clip_ratio/region".into(), json!((low + high) / toks));
-    m.insert("grad_norm".into(), json!(grad_norm));
+    m.insert("loss".into(), json!(u.loss_sum / iters));
+    m.insert("entropy".into(), json!(u.entropy_sum / toks));
+    m.insert("kl".into(), json!(u.kl_sum / toks));
+    m.insert("clip_ratio/low".into(), json!(u.clipped_low / toks));
+    m.insert("clip_ratio/high".into(), json!(u.clipped_high / toks));
+    m.insert(
+        "clip_ratio/region".into(),
+        json!((u.clipped_low + u.clipped_high) / toks),
+    );
+    m.insert("grad_norm".into(), json!(u.grad_norm));
     if e.top_entropy_quantile < 1.0 {
-        m.insert("entropy_mask/kept_ratio".into(), json!(kept_tokens / toks));
+        m.insert("entropy_mask/kept_ratio".into(), json!(u.kept_tokens / toks));
     }
     m.insert("perf/tokens".into(), json!(lens.iter().sum::<f64>()));
     RlOutcome {
         model,
         cursor,
         metrics: m,
-        finite,
+        finite: u.finite,
         samples,
     }
 }

@@ -1,0 +1,222 @@
+//! The policy update as one callable unit: `num_iterations` optimizer steps on one rollout batch,
+//! each accumulating the gradients of its micro-batches (the clipped surrogate with optional KL,
+//! high-entropy token mask and entropy term — EM-FT's loss is the entropy term alone, its
+//! advantages being 0), then one global-norm clip and an AdamW step. The training loop and the
+//! tests call the same functions.
+//!
+//! Shapes: `n` completions, `Lp` prompt columns, `Lc` completion columns; the batch holds
+//! `[n, Lp + Lc]` tokens and a `[n, Lc]` loss mask.
+
+use std::ops::Range;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+
+use super::batch::RlBatch;
+use super::optim::{AdamW, GradAccum, clip_scale};
+use crate::model::Transformer;
+use crate::objectives::entropy::{entropy_term, high_entropy_mask};
+use crate::objectives::{Normalizer, PolicyLossConfig};
+use crate::scoring::score_tokens;
+
+/// Everything the update needs besides the model, the batch and the advantages.
+#[derive(Debug, Clone)]
+pub struct UpdateConfig {
+    /// Clipped surrogate, KL and token aggregation.
+    pub loss: PolicyLossConfig,
+    /// Temperature of the scoring pass (the rollout's sampling temperature).
+    pub temperature: f64,
+    /// Optimizer steps on the same batch (old log-probs from before the first).
+    pub num_iterations: usize,
+    /// Completions per forward/backward; 0 = all at once.
+    pub micro_batch_size: usize,
+    /// Global-norm clip (0 = off).
+    pub max_grad_norm: f64,
+    /// Learning rate of this step.
+    pub lr: f64,
+    /// Weight of the token-mean entropy added to the loss: EM-FT 1, a penalty `+coef`, a bonus
+    /// `−coef`, none 0.
+    pub entropy_coef: f64,
+    /// Only the top-ρ entropy tokens of a micro-batch carry the surrogate (1 = all; TRL's).
+    pub top_entropy_quantile: f64,
+}
+
+/// What one update measured, summed over its iterations and micro-batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct UpdateStats {
+    /// Sum of the micro-batch losses, over iterations (÷ iterations = the mean step loss).
+    pub loss_sum: f64,
+    /// Σ masked token entropies.
+    pub entropy_sum: f64,
+    /// Σ masked token KL.
+    pub kl_sum: f64,
+    /// Tokens clipped below / above.
+    pub clipped_low: f64,
+    /// See `clipped_low`.
+    pub clipped_high: f64,
+    /// Tokens kept by the high-entropy mask.
+    pub kept_tokens: f64,
+    /// Gradient norm of the last iteration (before clipping).
+    pub grad_norm: f64,
+    /// False when a loss or gradient was not finite (that step was skipped).
+    pub finite: bool,
+}
+
+/// One micro-batch's loss with gradient, and its measurements.
+pub struct MicroLoss<AB: AutodiffBackend> {
+    /// The loss to differentiate.
+    pub loss: Tensor<AB, 1>,
+    /// Its statistics (loss value, entropy, KL, clipping, kept tokens; `finite`).
+    pub stats: UpdateStats,
+}
+
+/// Loss of rows `rows` of `batch`: the policy loss plus `cfg.entropy_coef`·H̄. `adv` `[n]` holds
+/// every row's advantage; `old` and `reference` are `[n, Lc]` log-probs (`old = None`: the
+/// current policy's, detached — a first iteration).
+#[allow(clippy::too_many_arguments)]
+pub fn micro_batch_loss<AB: AutodiffBackend>(
+    model: &Transformer<AB>,
+    batch: &RlBatch<AB::InnerBackend>,
+    rows: Range<usize>,
+    adv: &Tensor<AB::InnerBackend, 1>,
+    old: Option<&Tensor<AB::InnerBackend, 2>>,
+    reference: Option<&Tensor<AB::InnerBackend, 2>>,
+    cfg: &UpdateConfig,
+    norm: &Normalizer,
+) -> MicroLoss<AB> {
+    let (lp, lc) = (batch.prompt_len, batch.completion_len);
+    let (start, len) = (rows.start, rows.len());
+    let device = batch.mask.device();
+    let rows_of = |x: Tensor<AB::InnerBackend, 2>| Tensor::<AB, 2>::from_inner(x.narrow(0, start, len));
+    let scored = score_tokens(
+        model,
+        Tensor::from_inner(batch.tokens.clone().narrow(0, start, len)),
+        &batch.pad[start..start + len],
+        cfg.temperature,
+        64,
+    );
+    let logps = scored.logprobs.narrow(1, lp - 1, lc); // [len, Lc]
+    let mask = rows_of(batch.mask.clone());
+    let h_tok = scored.entropies.narrow(1, lp - 1, lc); // [len, Lc], with gradient
+    let mut stats = UpdateStats {
+        entropy_sum: (h_tok.clone().detach() * mask.clone())
+            .sum()
+            .into_scalar()
+            .elem::<f64>(),
+        ..Default::default()
+    };
+    let old = match old {
+        Some(o) => rows_of(o.clone()),
+        None => logps.clone().detach(),
+    };
+    let surrogate_mask = (cfg.top_entropy_quantile < 1.0).then(|| {
+        let hv = h_tok
+            .clone()
+            .detach()
+            .into_data()
+            .to_vec::<f32>()
+            .expect("f32 entropies");
+        let mv: Vec<bool> = mask.clone().into_data().iter::<f32>().map(|x| x > 0.5).collect();
+        let keep = high_entropy_mask(&hv, &mv, cfg.top_entropy_quantile);
+        stats.kept_tokens = keep.iter().filter(|&&k| k).count() as f64;
+        let keep: Vec<f32> = keep.iter().map(|&k| f32::from(u8::from(k))).collect();
+        Tensor::<AB, 2>::from_data(TensorData::new(keep, [len, lc]), &device)
+    });
+    let out = crate::objectives::policy_loss::policy_loss(
+        logps,
+        old,
+        reference.map(|x| rows_of(x.clone())),
+        mask.clone(),
+        surrogate_mask,
+        Tensor::from_inner(adv.clone().narrow(0, start, len)),
+        &cfg.loss,
+        norm,
+    );
+    let loss = if cfg.entropy_coef != 0.0 {
+        out.loss.clone() + entropy_term(h_tok, mask, batch.tokens_in_loss) * cfg.entropy_coef
+    } else {
+        out.loss.clone()
+    };
+    stats.loss_sum = loss.clone().into_scalar().elem::<f64>();
+    stats.finite = stats.loss_sum.is_finite();
+    stats.kl_sum = out.kl_sum;
+    stats.clipped_low = out.clipped_low;
+    stats.clipped_high = out.clipped_high;
+    MicroLoss { loss, stats }
+}
+
+/// `cfg.num_iterations` AdamW steps of `model` on `batch` with per-row `advantages`; `reference`
+/// (when β > 0) is the frozen policy of the KL term. A non-finite loss or gradient skips the step
+/// (and the remaining iterations) and reports `finite = false`.
+pub fn policy_update<AB: AutodiffBackend>(
+    mut model: Transformer<AB>,
+    opt: &mut AdamW<AB::InnerBackend>,
+    batch: &RlBatch<AB::InnerBackend>,
+    advantages: &[f64],
+    reference: Option<&Transformer<AB::InnerBackend>>,
+    cfg: &UpdateConfig,
+) -> (Transformer<AB>, UpdateStats) {
+    let n = advantages.len();
+    let (lp, lc) = (batch.prompt_len, batch.completion_len);
+    let device = batch.mask.device();
+    let score_inner = |mdl: &Transformer<AB::InnerBackend>| {
+        score_tokens(mdl, batch.tokens.clone(), &batch.pad, cfg.temperature, 64)
+            .logprobs
+            .narrow(1, lp - 1, lc)
+    };
+    let old_all = (cfg.num_iterations > 1).then(|| score_inner(&model.valid()));
+    let ref_all = reference.map(score_inner);
+    let micro = if cfg.micro_batch_size == 0 {
+        n
+    } else {
+        cfg.micro_batch_size.min(n)
+    };
+    let norm = Normalizer {
+        total_sequences: n,
+        total_tokens: batch.tokens_in_loss,
+        micro_batches: n.div_ceil(micro),
+    };
+    let adv = Tensor::<AB::InnerBackend, 1>::from_data(
+        TensorData::new(advantages.iter().map(|&a| a as f32).collect::<Vec<_>>(), [n]),
+        &device,
+    );
+    let mut total = UpdateStats {
+        finite: true,
+        ..Default::default()
+    };
+    for _ in 0..cfg.num_iterations {
+        let mut acc = GradAccum::default();
+        for start in (0..n).step_by(micro) {
+            let rows = start..start + micro.min(n - start);
+            let m = micro_batch_loss(
+                &model,
+                batch,
+                rows,
+                &adv,
+                old_all.as_ref(),
+                ref_all.as_ref(),
+                cfg,
+                &norm,
+            );
+            total.entropy_sum += m.stats.entropy_sum;
+            total.kept_tokens += m.stats.kept_tokens;
+            if !m.stats.finite {
+                total.finite = false;
+                break;
+            }
+            total.loss_sum += m.stats.loss_sum;
+            total.kl_sum += m.stats.kl_sum;
+            total.clipped_low += m.stats.clipped_low;
+            total.clipped_high += m.stats.clipped_high;
+            acc.add(&model, &m.loss.backward());
+        }
+        total.grad_norm = acc.global_norm();
+        if !total.finite || !total.grad_norm.is_finite() {
+            total.finite = false;
+            break;
+        }
+        model = opt.step(model, &acc, cfg.lr, clip_scale(total.grad_norm, cfg.max_grad_norm));
+    }
+    (model, total)
+}
