@@ -4,28 +4,8 @@
 use entrl_rewards::EdisParams;
 use serde::{Deserialize, Serialize};
 
-/// What an RL step optimises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Objective {
-    /// Policy gradient (`rl.loss_type`, `rl.advantage_estimator`) on the `[[rewards]]` functions.
-    #[default]
-    Reward,
-    /// EM-FT: minimise the token-mean entropy of the policy's own samples by direct
-    /// differentiation through the full-vocabulary softmax (no reward, no labels).
-    EmFt,
-    /// EM-RL, sequence level: reward = `ln π(y) = Σ_t ln π(y_t|y_<t)` of the rollout (no labels).
-    EmRlSequence,
-    /// EM-RL, token level: reward = `−Σ_t H_t` of the rollout (no labels).
-    EmRlToken,
-}
-
-impl Objective {
-    /// True for the EM-RL rewards (computed from the rollout's own log-probs/entropies).
-    pub fn is_em_rl(self) -> bool {
-        matches!(self, Self::EmRlSequence | Self::EmRlToken)
-    }
-}
+use crate::objectives::EntropyLoss;
+pub use crate::objectives::Objective;
 
 /// Sign of the entropy regulariser added to the policy loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -156,15 +136,22 @@ impl EntropySection {
         f("filter.oversample", self.filter.oversample, 1.0, 16.0)?;
         f("weight.alpha", self.weight.alpha, 1e-3, 1e3)?;
         f("weight.eps", self.weight.eps, 0.0, 1.0)?;
-        if self.objective != Objective::Reward && (self.filter.enabled || self.weight.enabled) {
+        let objective = self.objective.traits();
+        if !objective.needs_labels && (self.filter.enabled || self.weight.enabled) {
             return Err(format!(
                 "keys 'entropy.filter'/'entropy.weight' need correctness from the reward functions: \
                  set 'entropy.objective' to \"reward\" (it is {:?})",
                 self.objective
             ));
         }
-        if self.objective == Objective::EmFt && self.regularizer != Regularizer::None {
-            return Err("key 'entropy.regularizer': EM-FT already minimises entropy; leave it \"none\"".into());
+        match objective.entropy_loss {
+            EntropyLoss::Minimize if self.regularizer != Regularizer::None => {
+                return Err(format!(
+                    "key 'entropy.regularizer': {:?} already minimises entropy; leave it \"none\"",
+                    self.objective
+                ));
+            }
+            EntropyLoss::Minimize | EntropyLoss::Regularizer => {}
         }
         Ok(())
     }

@@ -477,13 +477,8 @@ impl RunFile {
         range("sft.weight_decay", s.weight_decay, 0.0, 1.0)?;
         let r = &self.rl;
         at_least("rl.prompts_per_step", r.prompts_per_step, 1)?;
-        // EM-FT samples one completion per prompt (SPEC §3: N = 1); group methods need two
-        let min_g = if self.entropy.objective == super::entropy::Objective::EmFt {
-            1
-        } else {
-            2
-        };
-        at_least("rl.num_generations", r.num_generations, min_g)?;
+        let objective = self.entropy.objective.traits();
+        at_least("rl.num_generations", r.num_generations, objective.min_group_size)?;
         at_least("rl.max_completion_length", r.max_completion_length, 1)?;
         at_least("rl.num_iterations", r.num_iterations, 1)?;
         range("rl.temperature", r.temperature, 0.0, 10.0)?;
@@ -507,7 +502,7 @@ impl RunFile {
         range("eval.temperature", self.eval.temperature, 0.0, 10.0)?;
         range("eval.top_p", self.eval.top_p, 1e-9, 1.0)?;
         self.entropy.validate()?;
-        if r.dynamic_sampling && self.entropy.objective != super::entropy::Objective::Reward {
+        if r.dynamic_sampling && !objective.dynamic_sampling {
             return Err(
                 "key 'rl.dynamic_sampling' judges verifier rewards: it needs 'entropy.objective' = \"reward\"".into(),
             );

@@ -2,12 +2,18 @@
 //! tested against, and golden tests against TRL (`tests/fixtures/grpo_golden_trl.json`).
 
 pub mod advantages;
+pub mod em_ft;
+pub mod em_rl;
 pub mod entropy;
+pub mod objective;
+pub mod policy_gradient;
 pub mod policy_loss;
 pub mod reference;
 pub mod sft;
 
 use serde::{Deserialize, Serialize};
+
+pub use objective::{AdvantageSource, EntropyLoss, Objective, ObjectiveTraits, RewardSource};
 
 /// How token losses are aggregated into the batch loss (TRL's `loss_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

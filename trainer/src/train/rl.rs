@@ -17,9 +17,8 @@ use super::optim::{AdamW, lr_at};
 use super::rollouts::sample_groups;
 use super::run::Ctx;
 use super::update::{UpdateConfig, policy_update};
-use crate::config::Objective;
 use crate::model::Transformer;
-use crate::objectives::{PolicyLossConfig, advantages};
+use crate::objectives::{AdvantageSource, EntropyLoss, PolicyLossConfig, advantages};
 use crate::rollout::{Completion, FinishReason};
 use crate::trajectories::{self, Header};
 
@@ -61,10 +60,12 @@ pub fn rl_step<AB: AutodiffBackend>(
 
     // --- rewards and advantages (EDIS-weighted) ---
     let rewards: Vec<f64> = groups.iter().flat_map(|gr| gr.rewards.iter().copied()).collect();
-    let mut adv = if e.objective == Objective::EmFt {
-        vec![0.0; rewards.len()] // EM-FT uses no reward
-    } else {
-        advantages::compute(r.advantage_estimator, &rewards, g, r.scale_rewards, r.advantage_eps)
+    let objective = e.objective.traits();
+    let mut adv = match objective.advantages {
+        AdvantageSource::GroupBaseline => {
+            advantages::compute(r.advantage_estimator, &rewards, g, r.scale_rewards, r.advantage_eps)
+        }
+        AdvantageSource::Zero => vec![0.0; rewards.len()],
     };
     let rec_idx: Vec<usize> = groups.iter().flat_map(|gr| gr.records.iter().copied()).collect();
     if e.weight.enabled {
@@ -189,12 +190,9 @@ pub fn rl_step<AB: AutodiffBackend>(
         micro_batch_size: r.micro_batch_size,
         max_grad_norm: r.max_grad_norm,
         lr,
-        // EM-FT: the token-mean entropy is the objective (its advantages are 0, so only the
-        // optional KL of the policy loss remains); otherwise the signed regulariser.
-        entropy_coef: if e.objective == Objective::EmFt {
-            1.0
-        } else {
-            e.signed_coef()
+        entropy_coef: match objective.entropy_loss {
+            EntropyLoss::Regularizer => e.signed_coef(),
+            EntropyLoss::Minimize => 1.0,
         },
         top_entropy_quantile: e.top_entropy_quantile,
     };

@@ -7,8 +7,8 @@ use entrl_rewards::Signal;
 use entrl_rewards::selection::edis_filter;
 
 use super::run::Ctx;
-use crate::config::Objective;
 use crate::model::Transformer;
+use crate::objectives::{RewardSource, em_rl};
 use crate::rollout::{Completion, RolloutConfig, SamplingParams, generate};
 use crate::trajectories::Record;
 
@@ -51,13 +51,12 @@ fn rollout_seed(seed: u64, step: u64, round: usize) -> u64 {
         ^ (round as u64).wrapping_mul(0x94D0_49BB_1331_11EB)
 }
 
-/// EM-RL's reward of a completion from its own rollout statistics (raw T=1 distribution):
-/// sequence `Σ_t ln π(y_t|y_<t)`, token `−Σ_t H_t` (SPEC §3; un-normalised sums).
-pub fn em_rl_reward(objective: Objective, c: &Completion) -> Option<f64> {
-    match objective {
-        Objective::EmRlSequence => Some(c.logprobs.iter().map(|&x| x as f64).sum()),
-        Objective::EmRlToken => Some(-c.entropies.iter().map(|&x| x as f64).sum::<f64>()),
-        _ => None,
+/// The training reward of a completion whose reward functions gave `functions_total`.
+pub fn training_reward(source: RewardSource, c: &Completion, functions_total: f64) -> f64 {
+    match source {
+        RewardSource::RewardFunctions => functions_total,
+        RewardSource::SequenceLogLikelihood => em_rl::sequence_reward(c),
+        RewardSource::NegativeEntropySum => em_rl::token_reward(c),
     }
 }
 
@@ -83,7 +82,8 @@ pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_s
         cursor,
     };
     // dynamic sampling only judges verifier rewards
-    let dynamic = r.dynamic_sampling && e.objective == Objective::Reward;
+    let objective = e.objective.traits();
+    let dynamic = r.dynamic_sampling && objective.dynamic_sampling;
     loop {
         let need = r.prompts_per_step - s.groups.len();
         let first = cursor;
@@ -114,7 +114,7 @@ pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_s
             let rewards: Vec<f64> = comps
                 .iter()
                 .zip(&scored)
-                .map(|(c, sc)| em_rl_reward(e.objective, c).unwrap_or(sc.total))
+                .map(|(c, sc)| training_reward(objective.rewards, c, sc.total))
                 .collect();
             let base = s.records.len();
             for (j, c) in comps.iter().enumerate() {
