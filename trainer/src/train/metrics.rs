@@ -67,6 +67,34 @@ pub fn read_lines(run_dir: &Path) -> anyhow::Result<Vec<Value>> {
         .collect()
 }
 
+/// The metrics line of a finished step: `step`, `phase`, `phase_step`, `skipped_nonfinite`, the
+/// step's own metrics, then `time/step_s` and `perf/tokens_per_s` (rollout tokens for RL, target
+/// tokens for SFT).
+pub fn step_line(
+    state: &super::checkpoint::TrainerState,
+    phase: super::checkpoint::Phase,
+    finite: bool,
+    mut step_metrics: Map<String, Value>,
+    elapsed: std::time::Duration,
+) -> Map<String, Value> {
+    use serde_json::json;
+    let secs = elapsed.as_secs_f64();
+    let mut line = Map::new();
+    line.insert("step".into(), json!(state.global_step));
+    line.insert("phase".into(), json!(phase));
+    line.insert("phase_step".into(), json!(state.phase_step));
+    line.insert("skipped_nonfinite".into(), json!(!finite));
+    line.append(&mut step_metrics);
+    let toks = line
+        .get("perf/tokens")
+        .and_then(Value::as_f64)
+        .or_else(|| line.get("sft/tokens").and_then(Value::as_f64))
+        .unwrap_or(0.0);
+    line.insert("time/step_s".into(), json!(secs));
+    line.insert("perf/tokens_per_s".into(), json!(toks / secs.max(1e-9)));
+    line
+}
+
 /// mean, std (population), min, max.
 pub fn summary(x: &[f64]) -> (f64, f64, f64, f64) {
     if x.is_empty() {

@@ -10,6 +10,26 @@ pub mod rollouts;
 pub mod run;
 pub mod samples;
 pub mod sft;
+pub mod trainer;
 pub mod update;
 
+use burn::tensor::backend::AutodiffBackend;
+use serde_json::{Map, Value};
+
 pub use run::{RunSummary, train};
+pub use trainer::Trainer;
+
+/// Outcome of one optimizer step, SFT or RL.
+pub struct StepOutcome<AB: AutodiffBackend> {
+    /// The (possibly updated) policy.
+    pub model: crate::model::Transformer<AB>,
+    /// Training-data cursor after this step.
+    pub cursor: u64,
+    /// Metrics of the step.
+    pub metrics: Map<String, Value>,
+    /// False when the update was skipped (non-finite loss or gradient).
+    pub finite: bool,
+    /// Every completion the step sampled, kept or not, in sampling order (RL steps; the caller
+    /// writes them as trajectory artifacts and decoded samples).
+    pub records: Vec<crate::trajectories::Record>,
+}

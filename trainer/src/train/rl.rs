@@ -11,57 +11,88 @@ use entrl_rewards::Signal;
 use entrl_rewards::selection::edis_weights;
 use serde_json::{Map, Value, json};
 
+use super::StepOutcome;
 use super::batch::rl_batch;
 use super::metrics::summary;
 use super::optim::{AdamW, lr_at};
-use super::rollouts::sample_groups;
+use super::rollouts::{Sampled, sample_groups};
 use super::run::Ctx;
-use super::update::{UpdateConfig, policy_update};
+use super::update::{UpdateConfig, UpdateStats, policy_update};
 use crate::model::Transformer;
 use crate::objectives::{AdvantageSource, EntropyLoss, PolicyLossConfig, advantages};
 use crate::rollout::{Completion, FinishReason};
-use crate::trajectories::{self, Header};
+use crate::trajectories;
 
-/// Outcome of one RL step.
-pub struct RlOutcome<AB: AutodiffBackend> {
-    /// The (possibly updated) policy.
-    pub model: Transformer<AB>,
-    /// Training-data cursor after this step.
-    pub cursor: u64,
-    /// Metrics of the step.
-    pub metrics: Map<String, Value>,
-    /// False when the update was skipped (non-finite loss or gradient).
-    pub finite: bool,
-    /// Decoded completions for `samples.jsonl` (`logging.log_completions` of them).
-    pub samples: Vec<Map<String, Value>>,
-}
-
-/// Runs RL step `phase_step` (global step `global_step`) starting at data `cursor`.
+/// Runs RL step `phase_step` (global step `global_step`) starting at data `cursor`: rollouts,
+/// rewards, advantages, metrics, and the policy update. The step's completions come back in
+/// [`StepOutcome::records`] (the caller writes artifacts and samples).
 pub fn rl_step<AB: AutodiffBackend>(
     ctx: &Ctx<AB::InnerBackend>,
     model: Transformer<AB>,
     opt: &mut AdamW<AB::InnerBackend>,
     phase_step: u64,
     global_step: u64,
-    mut cursor: u64,
+    cursor: u64,
     device: &AB::Device,
-) -> RlOutcome<AB> {
+) -> StepOutcome<AB> {
     let r = &ctx.run.rl;
-    let e = &ctx.run.entropy;
-    let g = r.num_generations;
     let t0 = Instant::now();
-    let policy = model.valid();
-
-    // --- rollouts, with EDIS filtering and dynamic sampling ---
-    let mut sampled = sample_groups(ctx, &policy, global_step, cursor);
-    cursor = sampled.cursor;
-    let groups = &sampled.groups;
+    let mut sampled = sample_groups(ctx, &model.valid(), global_step, cursor);
     let rollout_s = t0.elapsed().as_secs_f64();
+    let adv = advantages_of(ctx, &mut sampled);
+    let comps: Vec<&Completion> = sampled.groups.iter().flat_map(|gr| gr.completions.iter()).collect();
+    let lr = lr_at(phase_step, r.learning_rate, r.warmup_steps, r.steps, r.min_lr_ratio);
+    let mut m = rollout_metrics(ctx, &sampled, &comps);
+    m.insert("lr".into(), json!(lr));
+    m.insert("time/rollout_s".into(), json!(rollout_s));
+    let mut outcome = StepOutcome {
+        model,
+        cursor: sampled.cursor,
+        metrics: Map::new(),
+        finite: true,
+        records: vec![],
+    };
+    if comps.is_empty() {
+        m.insert("skipped".into(), json!("no groups"));
+    } else {
+        let prompts: Vec<&[u32]> = sampled
+            .groups
+            .iter()
+            .flat_map(|gr| std::iter::repeat_n(gr.prompt.as_slice(), gr.completions.len()))
+            .collect();
+        let keep: Vec<bool> = comps
+            .iter()
+            .map(|c| !(c.finish_reason == FinishReason::Length && r.mask_truncated_completions))
+            .collect();
+        let tokens: Vec<&[u32]> = comps.iter().map(|c| c.tokens.as_slice()).collect();
+        let batch = rl_batch::<AB::InnerBackend>(&prompts, &tokens, &keep, device);
+        let (model, u) = policy_update(
+            outcome.model,
+            opt,
+            &batch,
+            &adv,
+            ctx.reference.as_ref(),
+            &update_config(ctx, lr),
+        );
+        outcome.model = model;
+        outcome.finite = u.finite;
+        update_metrics(&mut m, &u, batch.tokens_in_loss, ctx);
+        let lens: f64 = comps.iter().map(|c| c.tokens.len() as f64).sum();
+        m.insert("perf/tokens".into(), json!(lens));
+    }
+    outcome.metrics = m;
+    outcome.records = sampled.records;
+    outcome
+}
 
-    // --- rewards and advantages (EDIS-weighted) ---
+/// Advantages of the kept completions (group order), EDIS-weighted when enabled; each record
+/// gets its advantage and weight.
+fn advantages_of(ctx: &Ctx<impl burn::tensor::backend::Backend>, sampled: &mut Sampled) -> Vec<f64> {
+    let (r, e) = (&ctx.run.rl, &ctx.run.entropy);
+    let g = r.num_generations;
+    let groups = &sampled.groups;
     let rewards: Vec<f64> = groups.iter().flat_map(|gr| gr.rewards.iter().copied()).collect();
-    let objective = e.objective.traits();
-    let mut adv = match objective.advantages {
+    let mut adv = match e.objective.traits().advantages {
         AdvantageSource::GroupBaseline => {
             advantages::compute(r.advantage_estimator, &rewards, g, r.scale_rewards, r.advantage_eps)
         }
@@ -83,19 +114,20 @@ pub fn rl_step<AB: AutodiffBackend>(
     for (&a, &i) in adv.iter().zip(&rec_idx) {
         sampled.records[i].advantage = a;
     }
-    let comps: Vec<&Completion> = groups.iter().flat_map(|gr| gr.completions.iter()).collect();
-    let prompts: Vec<&[u32]> = groups
-        .iter()
-        .flat_map(|gr| std::iter::repeat_n(gr.prompt.as_slice(), g))
-        .collect();
-    let truncated: Vec<bool> = comps.iter().map(|c| c.finish_reason == FinishReason::Length).collect();
-    let keep: Vec<bool> = truncated
-        .iter()
-        .map(|&t| !(t && r.mask_truncated_completions))
-        .collect();
-    let n = comps.len();
+    adv
+}
 
+/// Rollout metrics: rewards (total and per function), accuracy, zero-std share, dynamic
+/// sampling, entropy-dynamics signals over every sampled completion, EDIS weights, lengths.
+fn rollout_metrics(
+    ctx: &Ctx<impl burn::tensor::backend::Backend>,
+    sampled: &Sampled,
+    comps: &[&Completion],
+) -> Map<String, Value> {
+    let groups = &sampled.groups;
+    let n = comps.len().max(1) as f64;
     let mut m = Map::new();
+    let rewards: Vec<f64> = groups.iter().flat_map(|gr| gr.rewards.iter().copied()).collect();
     let (rm, rs, _, _) = summary(&rewards);
     m.insert("reward/mean".into(), json!(rm));
     m.insert("reward/std".into(), json!(rs));
@@ -104,8 +136,9 @@ pub fn rl_step<AB: AutodiffBackend>(
         m.insert(format!("reward/{}/mean", entry.function.name()), json!(summary(&v).0));
     }
     let correct = groups.iter().flat_map(|gr| gr.correct.iter()).filter(|&&c| c).count();
-    m.insert("accuracy".into(), json!(correct as f64 / n.max(1) as f64));
+    m.insert("accuracy".into(), json!(correct as f64 / n));
     // over every group judged this step, before dynamic sampling dropped some
+    let g = ctx.run.rl.num_generations;
     m.insert(
         "frac_reward_zero_std".into(),
         json!(advantages::frac_zero_std(&sampled.checked_rewards, g)),
@@ -116,68 +149,34 @@ pub fn rl_step<AB: AutodiffBackend>(
     m.append(&mut trajectories::signal_metrics(&sampled.records, ""));
     let edis_all: Vec<f64> = sampled.records.iter().map(|x| x.signals.get(Signal::Edis)).collect();
     m.insert("edis/mean".into(), json!(summary(&edis_all).0));
-    if e.weight.enabled {
-        let w: Vec<f64> = rec_idx.iter().map(|&i| sampled.records[i].weight).collect();
+    if ctx.run.entropy.weight.enabled {
+        let w: Vec<f64> = groups
+            .iter()
+            .flat_map(|gr| gr.records.iter().map(|&i| sampled.records[i].weight))
+            .collect();
         let (_, _, wmin, wmax) = summary(&w);
         m.insert("edis_weight/min".into(), json!(wmin));
         m.insert("edis_weight/max".into(), json!(wmax));
     }
-    if e.trajectories {
-        let h = Header {
-            kind: "train".into(),
-            step: global_step + 1, // the step number of this step's metrics line
-            label: String::new(),
-            edis: e.edis,
-        };
-        let dir = ctx.run.output_dir.join("trajectories");
-        if let Err(err) = trajectories::write(&dir, &h, &sampled.records) {
-            tracing::warn!("trajectory artifact of step {} not written: {err:#}", h.step);
-        }
-    }
-    let samples = super::samples::sample_lines(
-        global_step + 1,
-        &sampled.records,
-        ctx.run.logging.log_completions,
-        |i| ctx.prompts.prompt(&ctx.train.get(i).question),
-        |t| ctx.tok.decode(t, false),
-    );
     let lens: Vec<f64> = comps.iter().map(|c| c.tokens.len() as f64).collect();
     let (lm, _, lmin, lmax) = summary(&lens);
     m.insert("completion_length/mean".into(), json!(lm));
     m.insert("completion_length/min".into(), json!(lmin));
     m.insert("completion_length/max".into(), json!(lmax));
-    m.insert(
-        "completion/truncated_ratio".into(),
-        json!(truncated.iter().filter(|&&t| t).count() as f64 / n.max(1) as f64),
-    );
+    let truncated = comps.iter().filter(|c| c.finish_reason == FinishReason::Length).count();
+    m.insert("completion/truncated_ratio".into(), json!(truncated as f64 / n));
     let raw_h: Vec<f64> = comps
         .iter()
         .flat_map(|c| c.entropies.iter().map(|&h| h as f64))
         .collect();
     m.insert("rollout/entropy_raw".into(), json!(summary(&raw_h).0));
-    let lr = lr_at(phase_step, r.learning_rate, r.warmup_steps, r.steps, r.min_lr_ratio);
-    m.insert("lr".into(), json!(lr));
-    m.insert("time/rollout_s".into(), json!(rollout_s));
+    m
+}
 
-    if n == 0 {
-        m.insert("skipped".into(), json!("no groups"));
-        return RlOutcome {
-            model,
-            cursor,
-            metrics: m,
-            finite: true,
-            samples,
-        };
-    }
-
-    // --- update ---
-    let batch = rl_batch::<AB::InnerBackend>(
-        &prompts,
-        &comps.iter().map(|c| c.tokens.as_slice()).collect::<Vec<_>>(),
-        &keep,
-        &device.clone(),
-    );
-    let cfg = UpdateConfig {
+/// The update's settings from `[rl]` and `[entropy]`, at learning rate `lr`.
+fn update_config(ctx: &Ctx<impl burn::tensor::backend::Backend>, lr: f64) -> UpdateConfig {
+    let (r, e) = (&ctx.run.rl, &ctx.run.entropy);
+    UpdateConfig {
         loss: PolicyLossConfig {
             loss_type: r.loss_type,
             epsilon: r.epsilon,
@@ -190,16 +189,23 @@ pub fn rl_step<AB: AutodiffBackend>(
         micro_batch_size: r.micro_batch_size,
         max_grad_norm: r.max_grad_norm,
         lr,
-        entropy_coef: match objective.entropy_loss {
+        entropy_coef: match e.objective.traits().entropy_loss {
             EntropyLoss::Regularizer => e.signed_coef(),
             EntropyLoss::Minimize => 1.0,
         },
         top_entropy_quantile: e.top_entropy_quantile,
-    };
-    drop(policy);
-    let (model, u) = policy_update(model, opt, &batch, &adv, ctx.reference.as_ref(), &cfg);
-    let iters = r.num_iterations as f64;
-    let toks = (batch.tokens_in_loss as f64 * iters).max(1.0);
+    }
+}
+
+/// Loss, entropy, KL, clip ratios, grad norm and mask share, per token of every iteration.
+fn update_metrics(
+    m: &mut Map<String, Value>,
+    u: &UpdateStats,
+    tokens_in_loss: usize,
+    ctx: &Ctx<impl burn::tensor::backend::Backend>,
+) {
+    let iters = ctx.run.rl.num_iterations as f64;
+    let toks = (tokens_in_loss as f64 * iters).max(1.0);
     m.insert("loss".into(), json!(u.loss_sum / iters));
     m.insert("entropy".into(), json!(u.entropy_sum / toks));
     m.insert("kl".into(), json!(u.kl_sum / toks));
@@ -210,15 +216,7 @@ pub fn rl_step<AB: AutodiffBackend>(
         json!((u.clipped_low + u.clipped_high) / toks),
     );
     m.insert("grad_norm".into(), json!(u.grad_norm));
-    if e.top_entropy_quantile < 1.0 {
+    if ctx.run.entropy.top_entropy_quantile < 1.0 {
         m.insert("entropy_mask/kept_ratio".into(), json!(u.kept_tokens / toks));
-    }
-    m.insert("perf/tokens".into(), json!(lens.iter().sum::<f64>()));
-    RlOutcome {
-        model,
-        cursor,
-        metrics: m,
-        finite: u.finite,
-        samples,
     }
 }

@@ -2,8 +2,9 @@
 
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
+use super::StepOutcome;
 use super::batch::sft_batch;
 use super::optim::{AdamW, GradAccum, clip_scale, lr_at};
 use super::run::Ctx;
@@ -11,9 +12,9 @@ use crate::model::Transformer;
 use crate::objectives::sft::sft_loss;
 use crate::scoring::score_tokens;
 
-/// Runs step `phase_step` of the warm-up on problems from `cursor`; returns the new model, the
-/// advanced cursor, and the step's metrics (`None` in place of the model update when the loss or
-/// gradient is not finite: the step is skipped).
+/// Runs step `phase_step` of the warm-up on problems from `cursor`: the new model, the advanced
+/// cursor, the step's metrics, and `finite = false` when the loss or gradient was not finite (the
+/// update is skipped).
 pub fn sft_step<AB: AutodiffBackend>(
     ctx: &Ctx<AB::InnerBackend>,
     model: Transformer<AB>,
@@ -21,7 +22,7 @@ pub fn sft_step<AB: AutodiffBackend>(
     phase_step: u64,
     cursor: u64,
     device: &AB::Device,
-) -> (Transformer<AB>, u64, Map<String, Value>, bool) {
+) -> StepOutcome<AB> {
     let s = &ctx.run.sft;
     let rows: Vec<(Vec<u32>, Vec<u32>)> = (0..s.batch_size as u64)
         .map(|k| {
@@ -42,8 +43,15 @@ pub fn sft_step<AB: AutodiffBackend>(
     m.insert("loss".into(), json!(loss_v));
     m.insert("sft/tokens".into(), json!(n_tok));
     m.insert("lr".into(), json!(lr));
+    let outcome = |model, metrics, finite| StepOutcome {
+        model,
+        cursor: cursor + b as u64,
+        metrics,
+        finite,
+        records: vec![],
+    };
     if !loss_v.is_finite() {
-        return (model, cursor + b as u64, m, false);
+        return outcome(model, m, false);
     }
     let grads = loss.backward();
     let mut acc = GradAccum::default();
@@ -51,8 +59,8 @@ pub fn sft_step<AB: AutodiffBackend>(
     let norm = acc.global_norm();
     m.insert("grad_norm".into(), json!(norm));
     if !norm.is_finite() {
-        return (model, cursor + b as u64, m, false);
+        return outcome(model, m, false);
     }
     let model = opt.step(model, &acc, lr, clip_scale(norm, s.max_grad_norm));
-    (model, cursor + b as u64, m, true)
+    outcome(model, m, true)
 }

@@ -1,0 +1,471 @@
+//! The trainer of one run: [`Trainer::open`] (inputs, resume or overwrite, model, optimizer,
+//! logs), [`Trainer::evaluate`], [`Trainer::step`] (one optimizer step of the current phase),
+//! [`Trainer::advance`] (the resumable phase state machine) and [`Trainer::finish`].
+//!
+//! Ordering rule that makes resume exact: every metrics line carries the global step it belongs
+//! to, and anything written at step s (training line, evaluation) is followed by a checkpoint
+//! before anything at step s+1 is written; evaluations force a checkpoint. On resume from step k,
+//! lines with step > k are dropped and regenerated identically.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use entrl_rewards::RewardSet;
+use serde_json::{Map, json};
+
+use super::checkpoint::{self, Phase, TrainerState};
+use super::metrics::{self, MetricsLog};
+use super::optim::AdamW;
+use super::progress::Progress;
+use super::run::{
+    Ctx, RunSummary, copy_tokenizer_files, new_optimizer, param_names, save_checkpoint, source, tokenizer_dir,
+    tokenizer_path,
+};
+use super::{StepOutcome, rl, sft};
+use crate::config::{RunFile, WeightsDtype};
+use crate::data::{Problem, ProblemSource, PromptFormat};
+use crate::eval::{EvalSpec, greedy_accuracy};
+use crate::model::{self, Transformer, weights};
+use crate::tokenizer::Tokenizer;
+use crate::trajectories::{Header, Record};
+
+/// A run being trained.
+pub struct Trainer<AB: AutodiffBackend> {
+    ctx: Ctx<AB::InnerBackend>,
+    /// The policy; taken out only while a step consumes it.
+    model: Option<Transformer<AB>>,
+    opt: AdamW<AB::InnerBackend>,
+    state: TrainerState,
+    metrics: MetricsLog,
+    samples: MetricsLog,
+    progress: Progress,
+    device: AB::Device,
+    skipped: u64,
+    started: Instant,
+}
+
+/// The model and state a run starts from, and the checkpoint they came from.
+type Start<AB> = (Transformer<AB>, TrainerState, Option<(u64, PathBuf)>);
+
+impl<AB: AutodiffBackend> Trainer<AB> {
+    /// Sets up the run in `run.output_dir`: a fresh start (refusing an existing run unless
+    /// `overwrite`), or the latest checkpoint when `resume`. Every input is read and checked before
+    /// the run directory is touched.
+    pub fn open(run: RunFile, resume: bool, overwrite: bool, device: &AB::Device) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        if resume && !run.checkpoint.save_optimizer {
+            bail!(
+                "{}: cannot resume: the run saves no optimizer state (checkpoint.save_optimizer = false), so its checkpoints hold weights only and training could not continue exactly; start a new run from a checkpoint with `model.path = \"{}/checkpoints/step-N\"`",
+                run.output_dir.display(),
+                run.output_dir.display()
+            );
+        }
+        let inputs = read_inputs(&run)?;
+        let run_dir = run.output_dir.clone();
+        let replace_old_run = !resume && run_dir.join("metrics.jsonl").exists();
+        if replace_old_run && !overwrite {
+            bail!(
+                "{} already holds a run: continue it with `entrl train --resume {}`, or start over with --overwrite",
+                run_dir.display(),
+                run_dir.display()
+            );
+        }
+        let (model, state, latest) = start::<AB>(&run, resume, device)?;
+        if inputs.tok.vocab_size > model.config().vocab_size {
+            bail!(
+                "{}: tokenizer has {} tokens, the model only {}",
+                tokenizer_path(&run).display(),
+                inputs.tok.vocab_size,
+                model.config().vocab_size
+            );
+        }
+        if replace_old_run {
+            std::fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
+        }
+        std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+        std::fs::write(run_dir.join("config.toml"), run.to_toml())?;
+        let opt = restore_optimizer(&run, &state, latest.as_ref(), &model, device)?;
+        let kept = latest.as_ref().map_or(0, |l| l.0);
+        let metrics = MetricsLog::open(&run_dir, kept)?;
+        let samples = MetricsLog::open_file(&run_dir, "samples.jsonl", kept)?;
+        if latest.is_none() {
+            metrics.open_fresh()?;
+            samples.open_fresh()?;
+        }
+        let ctx = context(run, inputs, &model, device)?;
+        let log = &ctx.run.logging;
+        let total = ctx.run.sft.steps + ctx.run.rl.steps;
+        let progress = Progress::new(total, state.global_step, log.logging_steps, log.show_completion);
+        Ok(Self {
+            ctx,
+            model: Some(model),
+            opt,
+            state,
+            metrics,
+            samples,
+            progress,
+            device: device.clone(),
+            skipped: 0,
+            started,
+        })
+    }
+
+    fn model(&self) -> &Transformer<AB> {
+        self.model.as_ref().expect("the model is back after every step")
+    }
+
+    /// Held-out greedy accuracy, logged as an `eval/*` metrics line (and a trajectory artifact).
+    pub fn evaluate(&self, label: &str) -> anyhow::Result<f64> {
+        let (ctx, step) = (&self.ctx, self.state.global_step);
+        let spec = EvalSpec {
+            tok: &ctx.tok,
+            prompts: &ctx.prompts,
+            rewards: &ctx.rewards,
+            eos: &ctx.eos,
+            max_new_tokens: ctx
+                .run
+                .eval
+                .max_completion_length
+                .unwrap_or(ctx.run.rl.max_completion_length),
+            batch: 256,
+            edis: ctx.run.entropy.edis,
+        };
+        let r = greedy_accuracy(&self.model().valid(), &ctx.eval, &spec);
+        let mut m = Map::new();
+        m.insert("step".into(), json!(step));
+        m.insert("eval/label".into(), json!(label));
+        m.insert("eval/greedy_accuracy".into(), json!(r.accuracy));
+        m.insert("eval/mean_length".into(), json!(r.mean_length));
+        for (src, (c, n)) in &r.per_source {
+            m.insert(format!("eval/{src}/greedy_accuracy"), json!(*c as f64 / *n as f64));
+        }
+        let h: Vec<f64> = r
+            .records
+            .iter()
+            .flat_map(|x| x.entropies.iter().map(|&v| v as f64))
+            .collect();
+        m.insert("eval/entropy_raw".into(), json!(metrics::summary(&h).0));
+        m.append(&mut crate::trajectories::signal_metrics(&r.records, "eval/"));
+        if ctx.run.entropy.trajectories {
+            let header = crate::trajectories::Header {
+                kind: "eval".into(),
+                step,
+                label: label.into(),
+                edis: ctx.run.entropy.edis,
+            };
+            crate::trajectories::write(&ctx.run.output_dir.join("trajectories"), &header, &r.records)?;
+        }
+        self.metrics.write(&m)?;
+        tracing::info!(
+            step,
+            accuracy = r.accuracy,
+            "held-out greedy accuracy ({label}, {} problems)",
+            ctx.eval.len()
+        );
+        Ok(r.accuracy)
+    }
+
+    fn checkpoint(&self) -> anyhow::Result<()> {
+        save_checkpoint(
+            &self.ctx.run.output_dir,
+            &self.ctx,
+            self.model(),
+            &self.opt,
+            &self.state,
+        )
+    }
+
+    /// One step of the state machine: an evaluation or phase change at a phase boundary, else one
+    /// optimizer step. False once the run is done.
+    pub fn advance(&mut self) -> anyhow::Result<bool> {
+        let s = &mut self.state;
+        match s.phase {
+            Phase::Sft if s.initial_accuracy.is_none() => {
+                self.state.initial_accuracy = Some(self.evaluate("initial")?);
+                self.checkpoint()?;
+            }
+            Phase::Sft if s.phase_step >= self.ctx.run.sft.steps => {
+                s.phase = Phase::Rl;
+                s.phase_step = 0;
+                s.optimizer_step = 0;
+                self.opt = new_optimizer(&self.ctx.run, Phase::Rl);
+            }
+            Phase::Rl if s.pre_rl_accuracy.is_none() => {
+                let acc = self.evaluate("before_rl")?;
+                self.state.pre_rl_accuracy = Some(acc);
+                self.state.initial_accuracy.get_or_insert(acc);
+                if self.ctx.run.rl.beta > 0.0 && self.ctx.reference.is_none() {
+                    model::save_hf_dir(self.model(), &self.ctx.run.output_dir.join("reference"))?;
+                    self.ctx.reference = Some(self.model().valid());
+                }
+                self.checkpoint()?;
+            }
+            Phase::Rl if s.phase_step >= self.ctx.run.rl.steps => s.phase = Phase::Done,
+            Phase::Done => return Ok(false),
+            Phase::Sft | Phase::Rl => self.step()?,
+        }
+        Ok(true)
+    }
+
+    /// One optimizer step of the current phase, its metrics line and samples, the step line, and
+    /// the evaluation and checkpoint that fall due.
+    pub fn step(&mut self) -> anyhow::Result<()> {
+        let t0 = Instant::now();
+        let phase = self.state.phase;
+        let outcome = self.run_step(phase);
+        self.model = Some(outcome.model);
+        let s = &mut self.state;
+        s.data_cursor = outcome.cursor;
+        s.phase_step += 1;
+        s.global_step += 1;
+        s.optimizer_step = self.opt.step;
+        self.count_nonfinite(outcome.finite)?;
+        let line = metrics::step_line(&self.state, phase, outcome.finite, outcome.metrics, t0.elapsed());
+        self.write_trajectories(&outcome.records);
+        self.metrics.write(&line)?;
+        let samples = self.sample_lines(&outcome.records);
+        for sample in &samples {
+            self.samples.write(sample)?;
+        }
+        let shown = samples.first().and_then(|s| s["completion"].as_str());
+        self.progress.step(self.state.global_step, phase, &line, shown);
+        let (run, s) = (&self.ctx.run, &self.state);
+        let eval_due = phase == Phase::Rl
+            && run.eval.every > 0
+            && s.phase_step % run.eval.every == 0
+            && s.phase_step < run.rl.steps;
+        let every = run.checkpoint.save_every;
+        let save_due = eval_due || (every > 0 && s.global_step % every == 0);
+        if eval_due {
+            self.evaluate("during_rl")?;
+        }
+        if save_due {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// The step's completions as `trajectories/train-step-N.safetensors` (a failure only warns:
+    /// artifacts are diagnostics, not state).
+    fn write_trajectories(&self, records: &[Record]) {
+        let e = &self.ctx.run.entropy;
+        if records.is_empty() || !e.trajectories {
+            return;
+        }
+        let h = Header {
+            kind: "train".into(),
+            step: self.state.global_step,
+            label: String::new(),
+            edis: e.edis,
+        };
+        let dir = self.ctx.run.output_dir.join("trajectories");
+        if let Err(err) = crate::trajectories::write(&dir, &h, records) {
+            tracing::warn!("trajectory artifact of step {} not written: {err:#}", h.step);
+        }
+    }
+
+    /// `logging.log_completions` of the step's completions, decoded, for `samples.jsonl`.
+    fn sample_lines(&self, records: &[Record]) -> Vec<Map<String, serde_json::Value>> {
+        let ctx = &self.ctx;
+        super::samples::sample_lines(
+            self.state.global_step,
+            records,
+            ctx.run.logging.log_completions,
+            |i| ctx.prompts.prompt(&ctx.train.get(i).question),
+            |t| ctx.tok.decode(t, false),
+        )
+    }
+
+    fn run_step(&mut self, phase: Phase) -> StepOutcome<AB> {
+        let model = self.model.take().expect("the model is back after every step");
+        let s = &self.state;
+        match phase {
+            Phase::Sft => sft::sft_step(
+                &self.ctx,
+                model,
+                &mut self.opt,
+                s.phase_step,
+                s.data_cursor,
+                &self.device,
+            ),
+            Phase::Rl | Phase::Done => rl::rl_step(
+                &self.ctx,
+                model,
+                &mut self.opt,
+                s.phase_step,
+                s.global_step,
+                s.data_cursor,
+                &self.device,
+            ),
+        }
+    }
+
+    /// Counts a skipped (non-finite) step; too many in a row abort the run.
+    fn count_nonfinite(&mut self, finite: bool) -> anyhow::Result<()> {
+        let s = &mut self.state;
+        if finite {
+            s.nonfinite_in_row = 0;
+            return Ok(());
+        }
+        s.nonfinite_in_row += 1;
+        self.skipped += 1;
+        tracing::warn!(
+            step = s.global_step,
+            in_a_row = s.nonfinite_in_row,
+            "non-finite loss or gradient: update skipped"
+        );
+        if s.nonfinite_in_row >= self.ctx.run.rl.max_consecutive_nonfinite {
+            bail!(
+                "aborting: {} consecutive steps with a non-finite loss or gradient (rl.max_consecutive_nonfinite)",
+                s.nonfinite_in_row
+            );
+        }
+        Ok(())
+    }
+
+    /// The final evaluation and checkpoint, `final/` and `summary.json`.
+    pub fn finish(self) -> anyhow::Result<RunSummary> {
+        self.progress.finish();
+        let final_accuracy = self.evaluate("final")?;
+        self.checkpoint()?;
+        let run = &self.ctx.run;
+        let final_dir = run.output_dir.join("final");
+        model::save_hf_dir_as(
+            self.model(),
+            &final_dir,
+            run.checkpoint.final_dtype == WeightsDtype::Bf16,
+        )?;
+        copy_tokenizer_files(&tokenizer_path(run), &final_dir)?;
+        let summary = RunSummary {
+            run_dir: run.output_dir.clone(),
+            initial_accuracy: self.state.initial_accuracy,
+            pre_rl_accuracy: self.state.pre_rl_accuracy,
+            final_accuracy,
+            eval_problems: self.ctx.eval.len(),
+            global_steps: self.state.global_step,
+            skipped_steps: self.skipped,
+            seconds: self.started.elapsed().as_secs_f64(),
+        };
+        std::fs::write(
+            run.output_dir.join("summary.json"),
+            serde_json::to_string_pretty(&summary)?,
+        )?;
+        Ok(summary)
+    }
+}
+
+/// What a run reads before anything is written.
+struct Inputs {
+    tok: Tokenizer,
+    prompts: PromptFormat,
+    train: Box<dyn ProblemSource>,
+    eval: Vec<Problem>,
+}
+
+/// The tokenizer, the prompt format, the training source and the held-out problems: a bad file
+/// fails here, before any work.
+fn read_inputs(run: &RunFile) -> anyhow::Result<Inputs> {
+    let tok_path = tokenizer_path(run);
+    let tok = Tokenizer::from_file(&tok_path)?;
+    let prompts = run.data.prompt_format(tokenizer_dir(&tok_path))?;
+    let train = source(&run.data.train, run.seed, true)?;
+    let eval_spec = run.data.eval.clone().unwrap_or_else(|| run.data.train.clone());
+    let eval_src = source(&eval_spec, run.data.eval_seed, false)?;
+    let n_eval = eval_src
+        .len()
+        .map_or(run.eval.num_problems, |l| l.min(run.eval.num_problems));
+    let eval = (0..n_eval as u64).map(|i| eval_src.get(i)).collect();
+    Ok(Inputs {
+        tok,
+        prompts,
+        train,
+        eval,
+    })
+}
+
+/// The model and state to start from: the latest checkpoint when resuming, else the configured
+/// model (pretrained or seeded from scratch) and a first state.
+fn start<AB: AutodiffBackend>(run: &RunFile, resume: bool, device: &AB::Device) -> anyhow::Result<Start<AB>> {
+    let latest = if resume {
+        checkpoint::latest(&run.output_dir)
+    } else {
+        None
+    };
+    if let Some((step, dir)) = &latest {
+        tracing::info!(step, "resuming from {}", dir.display());
+        let st: TrainerState = serde_json::from_str(&std::fs::read_to_string(dir.join("trainer_state.json"))?)
+            .with_context(|| format!("{}/trainer_state.json", dir.display()))?;
+        return Ok((model::load_hf_dir(dir, device)?, st, latest));
+    }
+    if resume {
+        tracing::warn!(
+            "{}: no complete checkpoint yet, starting from the beginning",
+            run.output_dir.display()
+        );
+    }
+    let m = match (&run.model.path, &run.model.config) {
+        (Some(p), _) => model::load_hf_dir(p, device)?,
+        (None, Some(c)) => {
+            let cfg = crate::model::read_model_config_file(c)?;
+            weights::build_model(&cfg, weights::init_weights(&cfg, run.seed), device)?
+        }
+        (None, None) => unreachable!("validated"),
+    };
+    Ok((m, TrainerState::new(run.sft.steps > 0), None))
+}
+
+/// The phase's optimizer, with its moments restored from `latest` when resuming.
+fn restore_optimizer<AB: AutodiffBackend>(
+    run: &RunFile,
+    state: &TrainerState,
+    latest: Option<&(u64, PathBuf)>,
+    model: &Transformer<AB>,
+    device: &AB::Device,
+) -> anyhow::Result<AdamW<AB::InnerBackend>> {
+    let mut opt = new_optimizer::<AB::InnerBackend>(run, state.phase);
+    if let Some((_, dir)) = latest {
+        let opt_file = dir.join("optimizer.safetensors");
+        if !opt_file.exists() {
+            bail!(
+                "{}: cannot resume: this checkpoint holds weights only (saved with checkpoint.save_optimizer = false)",
+                dir.display()
+            );
+        }
+        let w = weights::read_safetensors(&opt_file)?;
+        opt.load_state(&w, &param_names(model.config()), device)
+            .map_err(anyhow::Error::msg)?;
+        opt.step = state.optimizer_step;
+    }
+    Ok(opt)
+}
+
+/// What every step needs besides the model and optimizer: the frozen reference (β > 0, once
+/// written), rewards, end ids, and the inputs.
+fn context<AB: AutodiffBackend>(
+    run: RunFile,
+    inputs: Inputs,
+    model: &Transformer<AB>,
+    device: &AB::Device,
+) -> anyhow::Result<Ctx<AB::InnerBackend>> {
+    let reference_dir = run.output_dir.join("reference");
+    let reference = if run.rl.beta > 0.0 && reference_dir.join("model.safetensors").exists() {
+        Some(model::load_hf_dir(&reference_dir, device)?)
+    } else {
+        None
+    };
+    Ok(Ctx {
+        eos: inputs.tok.end_ids(model.config().eos_ids()),
+        rewards: RewardSet {
+            fns: run.rewards.iter().map(|e| (e.function.clone(), e.weight)).collect(),
+        },
+        run,
+        tok: inputs.tok,
+        prompts: inputs.prompts,
+        train: inputs.train,
+        eval: inputs.eval,
+        reference,
+    })
+}
