@@ -65,7 +65,7 @@ impl RewardFn {
     }
 }
 
-/// DAPO's soft overlong punishment (SPEC §6).
+/// DAPO's soft overlong punishment (METHODS §6).
 pub fn overlong_penalty(len: usize, max_len: usize, cache: usize) -> f64 {
     let start = max_len.saturating_sub(cache);
     if len <= start {

@@ -1,4 +1,4 @@
-//! Choosing among N sampled completions (SPEC §1): majority vote, best-of-N by a signal,
+//! Choosing among N sampled completions (METHODS §1): majority vote, best-of-N by a signal,
 //! score-weighted Borda voting, best-k-of-N; and EDIS's two GRPO hooks, sequence filtering and
 //! sequence weighting.
 //!
@@ -43,7 +43,7 @@ pub fn majority_vote(keys: &[Option<String>]) -> Option<String> {
     weighted_vote(keys, &vec![1.0; keys.len()])
 }
 
-/// Score-weighted Borda weight of one completion (SPEC §1.2): lower-is-better signals (EDIS,
+/// Score-weighted Borda weight of one completion (METHODS §1): lower-is-better signals (EDIS,
 /// entropies, NLL) weigh `1/(s + 0.1)`, self-certainty weighs `s`.
 pub fn borda_weight(signal: Signal, value: f64) -> f64 {
     if signal.higher_is_better() {
@@ -83,7 +83,7 @@ pub fn best_k_of_n(values: &[f64], k: usize, signal: Signal) -> Vec<usize> {
     r
 }
 
-/// What the EDIS paper reports of one pool under best-k-of-N (SPEC §1, §5.1): the pool ranked by
+/// What the EDIS paper reports of one pool under best-k-of-N (METHODS §1, §5.1): the pool ranked by
 /// a signal, its `k` most confident completions kept.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct KeptK {
@@ -132,7 +132,7 @@ pub fn best_k_of_n_pools(
     }
 }
 
-/// EDIS sequence filtering (SPEC §1, GRPO integration): from one prompt's m·n rollouts keep `keep`
+/// EDIS sequence filtering (METHODS §1, GRPO integration): from one prompt's m·n rollouts keep `keep`
 /// by alternately taking the lowest-EDIS correct and the highest-EDIS incorrect remaining rollout,
 /// starting with a correct one; when one pool is empty the other continues. Returns the kept
 /// indices in ascending order.
@@ -158,7 +158,7 @@ pub fn edis_filter(edis: &[f64], correct: &[bool], keep: usize) -> Vec<usize> {
     kept
 }
 
-/// EDIS sequence weights (SPEC §1, GRPO integration), one per rollout of a batch of groups of
+/// EDIS sequence weights (METHODS §1, GRPO integration), one per rollout of a batch of groups of
 /// `group` consecutive rollouts:
 /// `z = (ln(EDIS+1) − μ)/(σ + eps)` over the whole batch (σ: population std); `s = −z` for correct,
 /// `+z` for incorrect; inside each correctness subgroup `G` of a mixed-outcome prompt,

@@ -1,4 +1,4 @@
-//! Per-completion signals computed from its entropy trajectory and token log-probs (SPEC §0, §1).
+//! Per-completion signals computed from its entropy trajectory and token log-probs (METHODS §0, §1).
 //!
 //! Every function takes the per-token values a rollout records (`H_t` in nats of the raw T=1
 //! distribution, the sampled token's log-prob, the per-token self-certainty) and works in f64.
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdisParams {
-    /// Burst window `w`: a burst at t is `H_{t+w} − H_t > τ_b`. ASSUMPTION: 8 (SPEC §1(b)).
+    /// Burst window `w`: a burst at t is `H_{t+w} − H_t > τ_b`. ASSUMPTION: 8 (METHODS §1(b)).
     pub window: usize,
     /// Burst threshold `τ_b` (nats).
     pub tau_burst: f64,

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Golden values for entrl's trajectory signals, selection rules and evaluation statistics,
-written independently of the Rust code from SPEC.md's formulas with numpy and the Python
+written independently of the Rust code from docs/METHODS.md's formulas with numpy and the Python
 standard library (exact integer combinatorics, itertools subsets, O(n^2) pair counting).
 
 Writes tests/fixtures/signals_golden.json.  Run: .venv/bin/python scripts/oracle/signals_golden.py
@@ -128,7 +128,7 @@ def selection_cases(rng):
 
 
 def best_k_of_n_pools(selection):
-    """EDIS paper's best-k-of-N (SPEC §1, §5.1) on the selection sets: disjoint pools of `pool`
+    """EDIS paper's best-k-of-N (METHODS §1, §5.1) on the selection sets: disjoint pools of `pool`
     consecutive samples, each ranked by a signal (numpy lexsort: confidence descending, index
     ascending), k kept; mean accuracy of the kept k, accuracy of the best one, and of the majority
     vote over the kept k, averaged over pools. A sample is correct when its answer is "1"."""

@@ -1,5 +1,5 @@
-//! The `[entropy]` section: every entropy term and entropy-dynamics hook of a run (SPEC §1, §3).
-//! Values the papers leave open are keys here, with SPEC.md's assumed defaults.
+//! The `[entropy]` section: every entropy term and entropy-dynamics hook of a run (METHODS §1, §3).
+//! Values the papers leave open are keys here, with docs/METHODS.md's assumed defaults.
 
 use entrl_rewards::EdisParams;
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ pub enum Regularizer {
     Penalty,
 }
 
-/// EDIS sequence filtering inside GRPO (SPEC §1).
+/// EDIS sequence filtering inside GRPO (METHODS §1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdisFilter {
@@ -39,7 +39,7 @@ impl Default for EdisFilter {
     }
 }
 
-/// EDIS sequence weighting of GRPO advantages (SPEC §1).
+/// EDIS sequence weighting of GRPO advantages (METHODS §1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EdisWeight {

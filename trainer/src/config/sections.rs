@@ -1,5 +1,5 @@
 //! The sections of a run file. Every struct rejects unknown keys; defaults follow TRL/verl where
-//! the meaning is the same (CONVENTIONS.md), and SPEC.md's assumptions are values here.
+//! the meaning is the same (CONVENTIONS.md), and docs/METHODS.md's assumptions are values here.
 
 use std::path::PathBuf;
 

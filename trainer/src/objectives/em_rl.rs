@@ -1,4 +1,4 @@
-//! EM-RL (SPEC §3): policy gradient with the model's own confidence as the reward — sequence level
+//! EM-RL (METHODS §3): policy gradient with the model's own confidence as the reward — sequence level
 //! `ln π(y) = Σ_t ln π(y_t|y_<t)` or token level `−Σ_t H_t`, from the rollout's raw (T = 1)
 //! statistics, un-normalised sums as in the paper. No labels.
 

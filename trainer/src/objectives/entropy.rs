@@ -1,4 +1,4 @@
-//! Entropy terms of the loss (SPEC §3): the token-mean entropy that EM-FT minimises and the
+//! Entropy terms of the loss (METHODS §3): the token-mean entropy that EM-FT minimises and the
 //! regulariser adds, and TRL's high-entropy token mask (`top_entropy_quantile`).
 
 use burn::tensor::Tensor;

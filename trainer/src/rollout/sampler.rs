@@ -1,7 +1,7 @@
 //! Per-row token statistics and sampling on the host, from one row of logits `[V]`.
 //!
 //! Statistics (sampled-token log-prob, full-vocabulary entropy, top-k log-probs) are computed in f64
-//! from the logits scaled by `stats_temperature` (1.0 = the model's raw distribution, SPEC §0);
+//! from the logits scaled by `stats_temperature` (1.0 = the model's raw distribution, METHODS §0);
 //! sampling uses its own `temperature`, `top_k`, `top_p`. Each completion owns a seeded RNG, so a
 //! completion does not depend on which other rows share its batch.
 
@@ -75,7 +75,7 @@ pub struct RowStats {
     pub logz: f64,
     /// Entropy `H = logZ − Σ p·(z/t)` (nats).
     pub entropy: f64,
-    /// Self-certainty `KL(U‖p) = −(1/V) Σ_v ln(V·p_v) = logZ − mean(z/t) − ln V` (SPEC §0).
+    /// Self-certainty `KL(U‖p) = −(1/V) Σ_v ln(V·p_v) = logZ − mean(z/t) − ln V` (METHODS §0).
     pub self_certainty: f64,
 }
 

@@ -3,7 +3,15 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
+use entrl_rewards::Signal;
+use serde_json::{Map, Value, json};
+
+use super::rollouts::Sampled;
+use super::update::UpdateStats;
+use crate::config::RunFile;
+use crate::objectives::advantages;
+use crate::rollout::{Completion, FinishReason};
+use crate::trajectories;
 
 /// Appends JSON lines that carry a `step` (`metrics.jsonl`, `samples.jsonl`); on resume, drops
 /// lines past the checkpoint so the file continues exactly.
@@ -77,7 +85,6 @@ pub fn step_line(
     mut step_metrics: Map<String, Value>,
     elapsed: std::time::Duration,
 ) -> Map<String, Value> {
-    use serde_json::json;
     let secs = elapsed.as_secs_f64();
     let mut line = Map::new();
     line.insert("step".into(), json!(state.global_step));
@@ -106,4 +113,75 @@ pub fn summary(x: &[f64]) -> (f64, f64, f64, f64) {
     let min = x.iter().copied().fold(f64::INFINITY, f64::min);
     let max = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (mean, std, min, max)
+}
+
+/// Rollout metrics: rewards (total and per function), accuracy, zero-std share, dynamic
+/// sampling, entropy-dynamics signals over every sampled completion, EDIS weights, lengths.
+pub fn rollout_metrics(run: &RunFile, sampled: &Sampled, comps: &[&Completion]) -> Map<String, Value> {
+    let groups = &sampled.groups;
+    let n = comps.len().max(1) as f64;
+    let mut m = Map::new();
+    let rewards: Vec<f64> = groups.iter().flat_map(|gr| gr.rewards.iter().copied()).collect();
+    let (rm, rs, _, _) = summary(&rewards);
+    m.insert("reward/mean".into(), json!(rm));
+    m.insert("reward/std".into(), json!(rs));
+    for (i, entry) in run.rewards.iter().enumerate() {
+        let v: Vec<f64> = groups.iter().flat_map(|gr| gr.parts.iter().map(|p| p[i])).collect();
+        m.insert(format!("reward/{}/mean", entry.function.name()), json!(summary(&v).0));
+    }
+    let correct = groups.iter().flat_map(|gr| gr.correct.iter()).filter(|&&c| c).count();
+    m.insert("accuracy".into(), json!(correct as f64 / n));
+    // over every group judged this step, before dynamic sampling dropped some
+    let g = run.rl.num_generations;
+    m.insert(
+        "frac_reward_zero_std".into(),
+        json!(advantages::frac_zero_std(&sampled.checked_rewards, g)),
+    );
+    m.insert("dynamic_sampling/dropped_groups".into(), json!(sampled.dropped));
+    m.insert("dynamic_sampling/rounds".into(), json!(sampled.rounds));
+    // entropy dynamics over every completion sampled this step (kept or not)
+    m.append(&mut trajectories::signal_metrics(&sampled.records, ""));
+    let edis_all: Vec<f64> = sampled.records.iter().map(|x| x.signals.get(Signal::Edis)).collect();
+    m.insert("edis/mean".into(), json!(summary(&edis_all).0));
+    if run.entropy.weight.enabled {
+        let w: Vec<f64> = groups
+            .iter()
+            .flat_map(|gr| gr.records.iter().map(|&i| sampled.records[i].weight))
+            .collect();
+        let (_, _, wmin, wmax) = summary(&w);
+        m.insert("edis_weight/min".into(), json!(wmin));
+        m.insert("edis_weight/max".into(), json!(wmax));
+    }
+    let lens: Vec<f64> = comps.iter().map(|c| c.tokens.len() as f64).collect();
+    let (lm, _, lmin, lmax) = summary(&lens);
+    m.insert("completion_length/mean".into(), json!(lm));
+    m.insert("completion_length/min".into(), json!(lmin));
+    m.insert("completion_length/max".into(), json!(lmax));
+    let truncated = comps.iter().filter(|c| c.finish_reason == FinishReason::Length).count();
+    m.insert("completion/truncated_ratio".into(), json!(truncated as f64 / n));
+    let raw_h: Vec<f64> = comps
+        .iter()
+        .flat_map(|c| c.entropies.iter().map(|&h| h as f64))
+        .collect();
+    m.insert("rollout/entropy_raw".into(), json!(summary(&raw_h).0));
+    m
+}
+
+/// Loss, entropy, KL, clip ratios, grad norm and mask share, per token of every iteration.
+pub fn update_metrics(m: &mut Map<String, Value>, u: &UpdateStats, tokens_in_loss: usize, run: &RunFile) {
+    let iters = run.rl.num_iterations as f64;
+    let toks = (tokens_in_loss as f64 * iters).max(1.0);
+    m.insert("loss".into(), json!(u.loss_sum / iters));
+    m.insert("entropy".into(), json!(u.entropy_sum / toks));
+    m.insert("kl".into(), json!(u.kl_sum / toks));
+    m.insert("clip_ratio/low".into(), json!(u.clipped_low / toks));
+    m.insert("clip_ratio/high".into(), json!(u.clipped_high / toks));
+    m.insert(
+        "clip_ratio/region".into(),
+        json!((u.clipped_low + u.clipped_high) / toks),
+    );
+    m.insert("grad_norm".into(), json!(u.grad_norm));
+    if run.entropy.top_entropy_quantile < 1.0 {
+        m.insert("entropy_mask/kept_ratio".into(), json!(u.kept_tokens / toks));
+    }
 }

@@ -9,19 +9,18 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use entrl_rewards::Signal;
 use entrl_rewards::selection::edis_weights;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use super::StepOutcome;
 use super::batch::rl_batch;
-use super::metrics::summary;
+use super::metrics::{rollout_metrics, update_metrics};
 use super::optim::{AdamW, lr_at};
 use super::rollouts::{Sampled, sample_groups};
 use super::run::Ctx;
-use super::update::{UpdateConfig, UpdateStats, policy_update};
+use super::update::{UpdateConfig, policy_update};
 use crate::model::Transformer;
 use crate::objectives::{AdvantageSource, EntropyLoss, PolicyLossConfig, advantages};
 use crate::rollout::{Completion, FinishReason};
-use crate::trajectories;
 
 /// Runs RL step `phase_step` (global step `global_step`) starting at data `cursor`: rollouts,
 /// rewards, advantages, metrics, and the policy update. The step's completions come back in
@@ -42,7 +41,7 @@ pub fn rl_step<AB: AutodiffBackend>(
     let adv = advantages_of(ctx, &mut sampled);
     let comps: Vec<&Completion> = sampled.groups.iter().flat_map(|gr| gr.completions.iter()).collect();
     let lr = lr_at(phase_step, r.learning_rate, r.warmup_steps, r.steps, r.min_lr_ratio);
-    let mut m = rollout_metrics(ctx, &sampled, &comps);
+    let mut m = rollout_metrics(&ctx.run, &sampled, &comps);
     m.insert("lr".into(), json!(lr));
     m.insert("time/rollout_s".into(), json!(rollout_s));
     let mut outcome = StepOutcome {
@@ -76,7 +75,7 @@ pub fn rl_step<AB: AutodiffBackend>(
         );
         outcome.model = model;
         outcome.finite = u.finite;
-        update_metrics(&mut m, &u, batch.tokens_in_loss, ctx);
+        update_metrics(&mut m, &u, batch.tokens_in_loss, &ctx.run);
         let lens: f64 = comps.iter().map(|c| c.tokens.len() as f64).sum();
         m.insert("perf/tokens".into(), json!(lens));
     }
@@ -117,62 +116,6 @@ fn advantages_of(ctx: &Ctx<impl burn::tensor::backend::Backend>, sampled: &mut S
     adv
 }
 
-/// Rollout metrics: rewards (total and per function), accuracy, zero-std share, dynamic
-/// sampling, entropy-dynamics signals over every sampled completion, EDIS weights, lengths.
-fn rollout_metrics(
-    ctx: &Ctx<impl burn::tensor::backend::Backend>,
-    sampled: &Sampled,
-    comps: &[&Completion],
-) -> Map<String, Value> {
-    let groups = &sampled.groups;
-    let n = comps.len().max(1) as f64;
-    let mut m = Map::new();
-    let rewards: Vec<f64> = groups.iter().flat_map(|gr| gr.rewards.iter().copied()).collect();
-    let (rm, rs, _, _) = summary(&rewards);
-    m.insert("reward/mean".into(), json!(rm));
-    m.insert("reward/std".into(), json!(rs));
-    for (i, entry) in ctx.run.rewards.iter().enumerate() {
-        let v: Vec<f64> = groups.iter().flat_map(|gr| gr.parts.iter().map(|p| p[i])).collect();
-        m.insert(format!("reward/{}/mean", entry.function.name()), json!(summary(&v).0));
-    }
-    let correct = groups.iter().flat_map(|gr| gr.correct.iter()).filter(|&&c| c).count();
-    m.insert("accuracy".into(), json!(correct as f64 / n));
-    // over every group judged this step, before dynamic sampling dropped some
-    let g = ctx.run.rl.num_generations;
-    m.insert(
-        "frac_reward_zero_std".into(),
-        json!(advantages::frac_zero_std(&sampled.checked_rewards, g)),
-    );
-    m.insert("dynamic_sampling/dropped_groups".into(), json!(sampled.dropped));
-    m.insert("dynamic_sampling/rounds".into(), json!(sampled.rounds));
-    // entropy dynamics over every completion sampled this step (kept or not)
-    m.append(&mut trajectories::signal_metrics(&sampled.records, ""));
-    let edis_all: Vec<f64> = sampled.records.iter().map(|x| x.signals.get(Signal::Edis)).collect();
-    m.insert("edis/mean".into(), json!(summary(&edis_all).0));
-    if ctx.run.entropy.weight.enabled {
-        let w: Vec<f64> = groups
-            .iter()
-            .flat_map(|gr| gr.records.iter().map(|&i| sampled.records[i].weight))
-            .collect();
-        let (_, _, wmin, wmax) = summary(&w);
-        m.insert("edis_weight/min".into(), json!(wmin));
-        m.insert("edis_weight/max".into(), json!(wmax));
-    }
-    let lens: Vec<f64> = comps.iter().map(|c| c.tokens.len() as f64).collect();
-    let (lm, _, lmin, lmax) = summary(&lens);
-    m.insert("completion_length/mean".into(), json!(lm));
-    m.insert("completion_length/min".into(), json!(lmin));
-    m.insert("completion_length/max".into(), json!(lmax));
-    let truncated = comps.iter().filter(|c| c.finish_reason == FinishReason::Length).count();
-    m.insert("completion/truncated_ratio".into(), json!(truncated as f64 / n));
-    let raw_h: Vec<f64> = comps
-        .iter()
-        .flat_map(|c| c.entropies.iter().map(|&h| h as f64))
-        .collect();
-    m.insert("rollout/entropy_raw".into(), json!(summary(&raw_h).0));
-    m
-}
-
 /// The update's settings from `[rl]` and `[entropy]`, at learning rate `lr`.
 fn update_config(ctx: &Ctx<impl burn::tensor::backend::Backend>, lr: f64) -> UpdateConfig {
     let (r, e) = (&ctx.run.rl, &ctx.run.entropy);
@@ -194,29 +137,5 @@ fn update_config(ctx: &Ctx<impl burn::tensor::backend::Backend>, lr: f64) -> Upd
             EntropyLoss::Minimize => 1.0,
         },
         top_entropy_quantile: e.top_entropy_quantile,
-    }
-}
-
-/// Loss, entropy, KL, clip ratios, grad norm and mask share, per token of every iteration.
-fn update_metrics(
-    m: &mut Map<String, Value>,
-    u: &UpdateStats,
-    tokens_in_loss: usize,
-    ctx: &Ctx<impl burn::tensor::backend::Backend>,
-) {
-    let iters = ctx.run.rl.num_iterations as f64;
-    let toks = (tokens_in_loss as f64 * iters).max(1.0);
-    m.insert("loss".into(), json!(u.loss_sum / iters));
-    m.insert("entropy".into(), json!(u.entropy_sum / toks));
-    m.insert("kl".into(), json!(u.kl_sum / toks));
-    m.insert("clip_ratio/low".into(), json!(u.clipped_low / toks));
-    m.insert("clip_ratio/high".into(), json!(u.clipped_high / toks));
-    m.insert(
-        "clip_ratio/region".into(),
-        json!((u.clipped_low + u.clipped_high) / toks),
-    );
-    m.insert("grad_norm".into(), json!(u.grad_norm));
-    if ctx.run.entropy.top_entropy_quantile < 1.0 {
-        m.insert("entropy_mask/kept_ratio".into(), json!(u.kept_tokens / toks));
     }
 }
