@@ -14,8 +14,7 @@ fn base(out: &std::path::Path, train: &str) -> String {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("entrl_bad_{}_{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = entrl_tests::fresh_tmp("bad", name);
     std::fs::create_dir_all(&d).unwrap();
     d
 }

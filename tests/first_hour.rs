@@ -57,9 +57,7 @@ keep_last = 3
 const LOGGING: &str = "[logging]\nlogging_steps = 2\nlog_completions = 3\nshow_completion = true\n";
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("entrl_first_hour_{}_{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    entrl_tests::fresh_tmp("first_hour", name)
 }
 
 /// Child mode: trains the logging run in `$ENTRL_TEST_FIRST_HOUR_RUN_DIR`.

@@ -27,6 +27,13 @@ pub fn smollm2_dir() -> PathBuf {
     dir
 }
 
+/// `$TMP/entrl_<prefix>_<pid>_<name>`, removed if a previous run left it (not created).
+pub fn fresh_tmp(prefix: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("entrl_{prefix}_{}_{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
 /// A seeded random tiny model on the CPU.
 pub fn tiny_model(vocab: usize, seed: u64) -> Transformer<Cpu> {
     let cfg = ModelConfig::tiny(vocab);

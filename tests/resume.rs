@@ -70,9 +70,7 @@ fn metrics(run_dir: &Path) -> Vec<Value> {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("entrl_resume_{}_{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    entrl_tests::fresh_tmp("resume", name)
 }
 
 /// Child mode: trains the run in `$ENTRL_TEST_CHILD_RUN_DIR` until killed.

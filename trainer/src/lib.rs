@@ -17,7 +17,6 @@ pub mod plots;
 pub mod rollout;
 pub mod scoring;
 pub mod sweep;
-pub mod sweep_report;
 pub mod tokenizer;
 pub mod train;
 pub mod trajectories;

@@ -43,7 +43,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             entrl::plots::run_curves(p, &out.join("plots").join(format!("training_curves-{name}")))?;
         }
     }
-    print!("{}", entrl::eval::markdown::job_md(&reports));
+    print!("{}", entrl::eval::report::job_md(&reports));
     println!(
         "\nreports: {}/report.md, {}/<checkpoint>/report.md",
         out.display(),

@@ -81,7 +81,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let (md, _) = entrl::sweep_report::aggregate(&sweep, &arms)?;
+    let (md, _) = entrl::sweep::aggregate(&sweep, &arms)?;
     print!("{md}");
     println!(
         "\nwrote {0}/sweep.md, {0}/sweep.csv, {0}/plots/",

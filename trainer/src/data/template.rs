@@ -135,11 +135,6 @@ impl PromptFormat {
         Ok(format)
     }
 
-    /// The built-in `plain` format (from-scratch models; needs no files).
-    pub fn plain() -> Self {
-        Self::resolve(&Template::PLAIN, None, String::new(), Path::new(".")).expect("plain needs no files")
-    }
-
     /// Prompt text for `question`.
     pub fn prompt(&self, question: &str) -> String {
         match &self.kind {
@@ -205,7 +200,7 @@ mod tests {
 
     #[test]
     fn plain_and_format_strings() {
-        let p = PromptFormat::plain();
+        let p = PromptFormat::resolve(&Template::PLAIN, None, String::new(), Path::new(".")).unwrap();
         assert_eq!(p.prompt("1+2=?"), "Q: 1+2=?\nA:");
         assert_eq!(p.target("1+2=?", "#### 3"), " #### 3<eos>");
         let f = Template::Format(FormatTemplate {

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use burn::tensor::backend::Backend;
 use entrl_rewards::RewardSet;
-use serde::{Deserialize, Serialize};
 
 use super::EvalSpec;
-use super::sampled::{ReportHeader, SampleSpec, SourceReport, report, run_problems};
+use super::report::CheckpointReport;
+use super::sampled::{ReportHeader, SampleSpec, report, run_problems};
 use crate::config::RunFile;
 use crate::data::Problem;
 use crate::model;
@@ -19,15 +19,6 @@ use crate::rollout::SamplingParams;
 use crate::tokenizer::Tokenizer;
 use crate::train::{checkpoint, run as train_run};
 use crate::trajectories::{self, Header, Record};
-
-/// One checkpoint's report (`OUT/<label>/report.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointReport {
-    /// What was evaluated and how.
-    pub header: ReportHeader,
-    /// Per data source, then `all`.
-    pub sources: Vec<SourceReport>,
-}
 
 /// A checkpoint to evaluate: its directory, a label for its output folder, its step if known.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,7 +197,7 @@ pub fn eval_job<B: Backend>(
             entrl_rewards::Signal::Edis,
             &title("EDIS of correct vs incorrect samples"),
         )?;
-        std::fs::write(dir.join("report.md"), super::markdown::checkpoint_md(&rep))?;
+        std::fs::write(dir.join("report.md"), super::report::checkpoint_md(&rep))?;
         // report.json last, atomically: its presence marks the checkpoint as done
         let tmp = dir.join("report.json.tmp");
         std::fs::write(&tmp, serde_json::to_string_pretty(&rep)?)?;
@@ -225,6 +216,6 @@ pub fn eval_job<B: Backend>(
         all.push(rep);
     }
     std::fs::write(out_dir.join("report.json"), serde_json::to_string_pretty(&all)?)?;
-    std::fs::write(out_dir.join("report.md"), super::markdown::job_md(&all))?;
+    std::fs::write(out_dir.join("report.md"), super::report::job_md(&all))?;
     Ok(all)
 }

@@ -3,7 +3,7 @@
 //! signal AUROCs ([`sampled`]); and the `entrl eval` job over checkpoints ([`job`]).
 
 pub mod job;
-pub mod markdown;
+pub mod report;
 pub mod sampled;
 
 use std::collections::BTreeMap;

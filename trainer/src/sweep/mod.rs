@@ -19,13 +19,18 @@
 //! "rl.learning_rate" = [1e-5, 3e-5]
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, RunFile, apply_override};
+
+mod report;
+mod runner;
+
+pub use report::{aggregate, arm_figures, mean_ci, t95};
+pub use runner::{ArmOutcome, ArmState, arm_state, run_arms};
 
 /// The sweep file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,201 +232,6 @@ impl SweepFile {
         }
         Ok(arms)
     }
-}
-
-/// State of an arm on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ArmState {
-    /// `summary.json` exists.
-    Done,
-    /// Started (metrics exist) but not finished: resume.
-    Interrupted,
-    /// Not started.
-    New,
-}
-
-/// What state the arm's directory is in.
-pub fn arm_state(dir: &Path) -> ArmState {
-    if dir.join("summary.json").exists() {
-        ArmState::Done
-    } else if dir.join("metrics.jsonl").exists() {
-        ArmState::Interrupted
-    } else {
-        ArmState::New
-    }
-}
-
-/// Outcome of one arm in this invocation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ArmOutcome {
-    /// Arm label.
-    pub label: String,
-    /// Seed.
-    pub seed: u64,
-    /// Run directory.
-    pub dir: PathBuf,
-    /// `skipped` (already done), `trained`, `resumed` or `failed`.
-    pub status: String,
-    /// Error message of a failed arm.
-    pub error: Option<String>,
-}
-
-/// Trains every arm not yet done, `parallel` at a time, with `train_one(run, resume)`; failures
-/// (errors and panics) are recorded in `OUT/failures.jsonl` and do not stop the sweep.
-pub fn run_arms(
-    sweep: &SweepFile,
-    arms: &[Arm],
-    train_one: &(dyn Fn(RunFile, bool) -> anyhow::Result<()> + Sync),
-) -> anyhow::Result<Vec<ArmOutcome>> {
-    std::fs::create_dir_all(&sweep.output_dir).with_context(|| format!("creating {}", sweep.output_dir.display()))?;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let outcomes = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..sweep.parallel.max(1) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some(arm) = arms.get(i) else { break };
-                    let state = arm_state(&arm.dir);
-                    let (status, error) = if state == ArmState::Done {
-                        ("skipped", None)
-                    } else {
-                        let resume = state == ArmState::Interrupted;
-                        tracing::info!(
-                            "sweep arm {} seed {} ({})",
-                            arm.label,
-                            arm.seed,
-                            if resume { "resuming" } else { "new" }
-                        );
-                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            train_one(arm.run.clone(), resume)
-                        }));
-                        match r {
-                            Ok(Ok(())) => (if resume { "resumed" } else { "trained" }, None),
-                            Ok(Err(e)) => ("failed", Some(format!("{e:#}"))),
-                            Err(p) => (
-                                "failed",
-                                Some(
-                                    p.downcast_ref::<String>()
-                                        .cloned()
-                                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                                        .unwrap_or_else(|| "panic".into()),
-                                ),
-                            ),
-                        }
-                    };
-                    outcomes.lock().expect("outcomes").push(ArmOutcome {
-                        label: arm.label.clone(),
-                        seed: arm.seed,
-                        dir: arm.dir.clone(),
-                        status: status.into(),
-                        error,
-                    });
-                }
-            });
-        }
-    });
-    let mut out = outcomes.into_inner().expect("outcomes");
-    out.sort_by(|a, b| (&a.label, a.seed).cmp(&(&b.label, b.seed)));
-    let failed: Vec<String> = out
-        .iter()
-        .filter(|o| o.status == "failed")
-        .map(|o| serde_json::to_string(o).expect("json"))
-        .collect();
-    if !failed.is_empty() {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(sweep.output_dir.join("failures.jsonl"))?;
-        for l in &failed {
-            writeln!(f, "{l}")?;
-        }
-    }
-    Ok(out)
-}
-
-/// Figures of one finished arm (its `metrics.jsonl` lines given): key → value.
-pub fn arm_figures(dir: &Path, lines: &[serde_json::Value]) -> anyhow::Result<BTreeMap<String, f64>> {
-    let mut m = BTreeMap::new();
-    let mut before = None;
-    let mut train: Vec<&serde_json::Value> = vec![];
-    for j in lines {
-        match j.get("eval/label").and_then(|x| x.as_str()) {
-            Some("before_rl") => before = j["eval/greedy_accuracy"].as_f64(),
-            Some("final") => {
-                m.insert(
-                    "accuracy_final".into(),
-                    j["eval/greedy_accuracy"].as_f64().unwrap_or(f64::NAN),
-                );
-                if let Some(h) = j["eval/entropy_raw"].as_f64() {
-                    m.insert("entropy_final".into(), h);
-                }
-            }
-            _ if j.get("phase").and_then(|p| p.as_str()) == Some("rl") => train.push(j),
-            _ => {}
-        }
-    }
-    if let (Some(b), Some(&f)) = (before, m.get("accuracy_final")) {
-        m.insert("accuracy_change".into(), f - b);
-    }
-    let last: Vec<&serde_json::Value> = train.iter().rev().take(10).copied().collect();
-    for key in ["reward/mean", "edis/mean", "auroc/edis"] {
-        let v: Vec<f64> = last.iter().filter_map(|j| j[key].as_f64()).collect();
-        if !v.is_empty() {
-            m.insert(
-                format!("{}_last10", key.replace('/', "_")),
-                v.iter().sum::<f64>() / v.len() as f64,
-            );
-        }
-    }
-    if let Ok(s) = std::fs::read_to_string(dir.join("summary.json")) {
-        let s: serde_json::Value = serde_json::from_str(&s)?;
-        if let Some(x) = s["seconds"].as_f64() {
-            m.insert("train_seconds".into(), x);
-        }
-    }
-    if let Ok(s) = std::fs::read_to_string(dir.join("eval/report.json")) {
-        let r: Vec<crate::eval::job::CheckpointReport> = serde_json::from_str(&s)?;
-        if let Some(all) = r.last().and_then(|c| c.sources.last()) {
-            m.insert("eval_mean_at_n".into(), all.mean_at_n);
-            for (sig, v) in &all.best_of_n {
-                m.insert(format!("eval_best_of_n_{sig}"), *v);
-            }
-            // best-k-of-N at the largest pool
-            for (sig, pools) in &all.best_k_of_n {
-                if let Some(kept) = pools.values().last() {
-                    m.insert(format!("eval_best_k_of_n_{sig}_mean"), kept.mean);
-                    m.insert(format!("eval_best_k_of_n_{sig}_majority"), kept.majority);
-                }
-            }
-        }
-    }
-    Ok(m)
-}
-
-/// Two-sided 95% Student-t quantile for `df` degrees of freedom.
-pub fn t95(df: usize) -> f64 {
-    const T: [f64; 10] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
-    match df {
-        0 => f64::NAN,
-        1..=10 => T[df - 1],
-        11..=20 => 2.086 + (20 - df) as f64 * 0.0142,
-        21..=30 => 2.042 + (30 - df) as f64 * 0.0044,
-        _ => 1.96,
-    }
-}
-
-/// Mean and 95% confidence half-width (`t · s/√n`; 0 for one value).
-pub fn mean_ci(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    if v.len() < 2 {
-        return (m, 0.0);
-    }
-    let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-    (m, t95(v.len() - 1) * s / n.sqrt())
 }
 
 /// Checks that every arm's label names a distinct run (hash collisions would share directories).

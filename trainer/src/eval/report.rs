@@ -1,11 +1,22 @@
-//! Markdown tables of evaluation reports (`report.md`).
+//! Evaluation reports: `report.json` of a checkpoint ([`CheckpointReport`]) and the markdown
+//! tables of `report.md` (per checkpoint and per job).
 
 use std::fmt::Write;
 
 use entrl_rewards::Signal;
 
-use super::job::CheckpointReport;
-use super::sampled::SourceReport;
+use serde::{Deserialize, Serialize};
+
+use super::sampled::{ReportHeader, SourceReport};
+
+/// One checkpoint's report (`OUT/<label>/report.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointReport {
+    /// What was evaluated and how.
+    pub header: ReportHeader,
+    /// Per data source, then `all`.
+    pub sources: Vec<SourceReport>,
+}
 
 fn pct(x: f64) -> String {
     format!("{:.1}", 100.0 * x)

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use super::{Arm, ArmState, SweepFile, arm_state};
 use crate::plots;
-use crate::sweep::{Arm, ArmState, SweepFile, arm_figures, arm_state, mean_ci};
 use crate::train::metrics::read_lines;
 
 /// Metrics shown first in `sweep.md` and plotted, with their display names.
@@ -177,4 +177,86 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
     let _ = writeln!(md, "\nPlots: `{}/` ({} files).", pdir.display(), paths.len());
     std::fs::write(sweep.output_dir.join("sweep.md"), &md)?;
     Ok((md, paths))
+}
+
+/// Figures of one finished arm (its `metrics.jsonl` lines given): key → value.
+pub fn arm_figures(dir: &Path, lines: &[serde_json::Value]) -> anyhow::Result<BTreeMap<String, f64>> {
+    let mut m = BTreeMap::new();
+    let mut before = None;
+    let mut train: Vec<&serde_json::Value> = vec![];
+    for j in lines {
+        match j.get("eval/label").and_then(|x| x.as_str()) {
+            Some("before_rl") => before = j["eval/greedy_accuracy"].as_f64(),
+            Some("final") => {
+                m.insert(
+                    "accuracy_final".into(),
+                    j["eval/greedy_accuracy"].as_f64().unwrap_or(f64::NAN),
+                );
+                if let Some(h) = j["eval/entropy_raw"].as_f64() {
+                    m.insert("entropy_final".into(), h);
+                }
+            }
+            _ if j.get("phase").and_then(|p| p.as_str()) == Some("rl") => train.push(j),
+            _ => {}
+        }
+    }
+    if let (Some(b), Some(&f)) = (before, m.get("accuracy_final")) {
+        m.insert("accuracy_change".into(), f - b);
+    }
+    let last: Vec<&serde_json::Value> = train.iter().rev().take(10).copied().collect();
+    for key in ["reward/mean", "edis/mean", "auroc/edis"] {
+        let v: Vec<f64> = last.iter().filter_map(|j| j[key].as_f64()).collect();
+        if !v.is_empty() {
+            m.insert(
+                format!("{}_last10", key.replace('/', "_")),
+                v.iter().sum::<f64>() / v.len() as f64,
+            );
+        }
+    }
+    if let Ok(s) = std::fs::read_to_string(dir.join("summary.json")) {
+        let s: serde_json::Value = serde_json::from_str(&s)?;
+        if let Some(x) = s["seconds"].as_f64() {
+            m.insert("train_seconds".into(), x);
+        }
+    }
+    if let Ok(s) = std::fs::read_to_string(dir.join("eval/report.json")) {
+        let r: Vec<crate::eval::report::CheckpointReport> = serde_json::from_str(&s)?;
+        if let Some(all) = r.last().and_then(|c| c.sources.last()) {
+            m.insert("eval_mean_at_n".into(), all.mean_at_n);
+            for (sig, v) in &all.best_of_n {
+                m.insert(format!("eval_best_of_n_{sig}"), *v);
+            }
+            // best-k-of-N at the largest pool
+            for (sig, pools) in &all.best_k_of_n {
+                if let Some(kept) = pools.values().last() {
+                    m.insert(format!("eval_best_k_of_n_{sig}_mean"), kept.mean);
+                    m.insert(format!("eval_best_k_of_n_{sig}_majority"), kept.majority);
+                }
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// Two-sided 95% Student-t quantile for `df` degrees of freedom.
+pub fn t95(df: usize) -> f64 {
+    const T: [f64; 10] = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
+    match df {
+        0 => f64::NAN,
+        1..=10 => T[df - 1],
+        11..=20 => 2.086 + (20 - df) as f64 * 0.0142,
+        21..=30 => 2.042 + (30 - df) as f64 * 0.0044,
+        _ => 1.96,
+    }
+}
+
+/// Mean and 95% confidence half-width (`t · s/√n`; 0 for one value).
+pub fn mean_ci(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (m, 0.0);
+    }
+    let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    (m, t95(v.len() - 1) * s / n.sqrt())
 }
