@@ -21,14 +21,8 @@ use serde_json::Value;
 const CHILD_ENV: &str = "ENTRL_TEST_FIRST_HOUR_RUN_DIR";
 
 fn config(run_dir: &Path, extra: &str) -> RunFile {
-    let text = format!(
-        r#"
-seed = 3
-output_dir = "{}"
-[model]
-config = "{}"
-tokenizer = "{}"
-[data]
+    let rest = format!(
+        r#"[data]
 train = {{ kind = "arithmetic", digits = 1, operands = 2 }}
 [sft]
 steps = 4
@@ -46,12 +40,9 @@ num_problems = 8
 save_every = 4
 keep_last = 3
 {extra}
-"#,
-        run_dir.display(),
-        root().join("configs/model/tiny.toml").display(),
-        root().join("data/tokenizer.json").display()
+"#
     );
-    RunFile::parse(&text, "first-hour-test", &[]).unwrap()
+    entrl_tests::tiny_run(run_dir, 3, &rest, "first-hour-test")
 }
 
 const LOGGING: &str = "[logging]\nlogging_steps = 2\nlog_completions = 3\nshow_completion = true\n";

@@ -91,10 +91,9 @@ pub struct ResaveArgs {
 pub fn resave(a: ResaveArgs) -> anyhow::Result<()> {
     let m = entrl::model::load_hf_dir::<entrl::backend::Cpu>(&a.model, &Default::default())?;
     entrl::model::save_hf_dir_as(&m, &a.out, a.bf16)?;
-    for f in ["tokenizer.json", "tokenizer_config.json"] {
-        if a.model.join(f).exists() {
-            std::fs::copy(a.model.join(f), a.out.join(f))?;
-        }
+    let tok = a.model.join("tokenizer.json");
+    if tok.exists() {
+        entrl::train::run::copy_tokenizer_files(&tok, &a.out)?;
     }
     Ok(())
 }

@@ -23,10 +23,7 @@ pub struct Progress {
 impl Progress {
     /// A display for a run of `total` steps now at `step`; `every` = 0 turns step lines off.
     pub fn new(total: u64, step: u64, every: u64, show_completion: bool) -> Self {
-        Self::with_terminal(total, step, every, show_completion, std::io::stderr().is_terminal())
-    }
-
-    fn with_terminal(total: u64, step: u64, every: u64, show_completion: bool, terminal: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal();
         let bar = if terminal {
             let b = indicatif::ProgressBar::new(total).with_position(step);
             b.set_style(
