@@ -68,3 +68,41 @@ pub fn tiny_run(run_dir: &Path, seed: u64, rest: &str, origin: &str) -> entrl::c
 pub fn metric_lines(run_dir: &Path) -> Vec<serde_json::Value> {
     entrl::train::metrics::read_lines(run_dir).unwrap()
 }
+
+/// Argmax with the lowest id on ties (the sampler's greedy rule).
+pub fn argmax(z: &[f32]) -> u32 {
+    z.iter()
+        .enumerate()
+        .fold(0, |best, (i, &x)| if x > z[best] { i } else { best }) as u32
+}
+
+/// Recomputes every generated position of `c` with a full forward over prompt + tokens (no cache,
+/// no padding): the token is the argmax except at fork positions (where it is the child's offered
+/// token, checked to be the `child`-th most likely), log-prob and entropy agree within `tol`.
+pub fn assert_equals_from_scratch(
+    model: &Transformer<Cpu>,
+    prompt: &[u32],
+    c: &entrl::rollout::Completion,
+    tol: f64,
+) -> f64 {
+    let seq: Vec<u32> = prompt.iter().chain(&c.tokens).copied().collect();
+    let rows = logits_rows(model, &seq);
+    let mut worst = 0f64;
+    for (j, &tok) in c.tokens.iter().enumerate() {
+        let z = &rows[prompt.len() - 1 + j];
+        let st = entrl::rollout::sampler::row_stats(z, 1.0);
+        let lp = z[tok as usize] as f64 - st.logz;
+        match c.forks.iter().find(|f| f.pos == j) {
+            Some(f) => {
+                let mut order: Vec<u32> = (0..z.len() as u32).collect();
+                order.sort_by(|&a, &b| z[b as usize].total_cmp(&z[a as usize]).then(a.cmp(&b)));
+                assert_eq!(order[f.child as usize], tok, "fork at {j}: child {} token", f.child);
+            }
+            None => assert_eq!(tok, argmax(z), "greedy token at {j}"),
+        }
+        worst = worst.max((lp - c.logprobs[j] as f64).abs());
+        worst = worst.max((st.entropy - c.entropies[j] as f64).abs());
+    }
+    assert!(worst <= tol, "decoder vs from-scratch: {worst:.2e} > {tol}");
+    worst
+}

@@ -3,6 +3,7 @@
 //! NLL), selection rules (voting, best-of-N, EDIS filtering and weighting) and evaluation statistics
 //! (AUROC, pass@k, maj@k). No burn dependency, so it builds and tests in seconds.
 
+pub mod confidence;
 pub mod countdown;
 pub mod extract;
 pub mod reward;

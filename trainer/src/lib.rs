@@ -10,6 +10,7 @@ pub mod backend;
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod decoding;
 pub mod eval;
 pub mod model;
 pub mod objectives;

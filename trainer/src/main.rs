@@ -23,7 +23,7 @@ enum Cmd {
     /// into sweep.csv, sweep.md and plots.
     Sweep(cli::sweep::SweepArgs),
     /// Sample completions with per-token entropy from a model directory or a from-scratch config.
-    Generate(cli::generate::GenerateArgs),
+    Generate(Box<cli::generate::GenerateArgs>),
     /// Convert a GGUF file (e.g. SmolLM2-135M-Instruct Q4_1) into a Hugging Face directory.
     ImportGguf(cli::misc::ImportArgs),
     /// Write the synthetic tasks' character-level tokenizer.json.
@@ -48,7 +48,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Train(a) => cli::train::run(a),
         Cmd::Eval(a) => cli::eval::run(a),
         Cmd::Sweep(a) => cli::sweep::run(a),
-        Cmd::Generate(a) => cli::generate::run(a),
+        Cmd::Generate(a) => cli::generate::run(*a),
         Cmd::ImportGguf(a) => cli::misc::import(a),
         Cmd::SyntheticTokenizer(a) => cli::misc::tokenizer(a),
         Cmd::Bench(a) => cli::bench::run(a),

@@ -8,10 +8,13 @@ use clap::Args;
 use entrl::backend::DeviceSpec;
 use entrl::data::PromptFormat;
 use entrl::data::template::{NamedTemplate, Template};
+use entrl::decoding::{self, Decoder, DecoderRun};
 use entrl::model::{self, Transformer, weights};
-use entrl::rollout::{RolloutConfig, SamplingParams, generate};
+use entrl::rollout::{Completion, RolloutConfig, SamplingParams};
 use entrl::tokenizer::Tokenizer;
 use entrl::train::run::tokenizer_dir;
+
+use super::decoder_args::DecoderArgs;
 
 /// Arguments of `entrl generate`.
 #[derive(Args)]
@@ -41,9 +44,13 @@ pub struct GenerateArgs {
     /// Longest completion in tokens.
     #[arg(long, default_value_t = 64)]
     pub max_new_tokens: usize,
-    /// Sampling temperature (0 = greedy).
+    /// Sampling temperature (0 = greedy; default: 0.1 for em-inf as released, 0 between a tree's
+    /// forks, 1 otherwise).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// HF-style repetition penalty over prompt and completion (1 = off).
     #[arg(long, default_value_t = 1.0)]
-    pub temperature: f64,
+    pub repetition_penalty: f64,
     /// Nucleus sampling mass.
     #[arg(long, default_value_t = 1.0)]
     pub top_p: f64,
@@ -56,9 +63,13 @@ pub struct GenerateArgs {
     /// Seed of the random init with --config.
     #[arg(long, default_value_t = 0)]
     pub init_seed: u64,
-    /// One JSON object per completion (tokens, log-probs, entropies, top-20, finish reason).
+    /// One JSON object per completion (tokens, log-probs, entropies, top-20, finish reason, fork
+    /// points), then one per prompt for a tree (answer distribution, predictive entropy).
     #[arg(long)]
     pub json: bool,
+    /// The decoder and its options.
+    #[command(flatten)]
+    pub decode: DecoderArgs,
     /// cpu | cuda | cuda:N
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -117,11 +128,13 @@ fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()
     if let Some(i) = prompts.iter().position(Vec::is_empty) {
         bail!("prompt {i} encodes to no tokens");
     }
+    let decoder = a.decode.decoder()?;
     let eos = tok.end_ids(model.config().eos_ids());
     let sampling = SamplingParams {
-        temperature: a.temperature,
+        temperature: a.temperature.unwrap_or_else(|| a.decode.default_temperature(&decoder)),
         top_p: a.top_p,
         top_k: a.top_k,
+        repetition_penalty: a.repetition_penalty,
         ..Default::default()
     };
     sampling.validate().map_err(anyhow::Error::msg)?;
@@ -133,7 +146,22 @@ fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()
         seed: a.seed,
         first_prompt_index: 0,
     };
-    let out = generate(&model, &prompts, &cfg);
+    // The question's tokens inside each (templated) prompt, for the tree's importance gate.
+    let question: Vec<_> = a
+        .prompts
+        .iter()
+        .zip(&prompts)
+        .map(|(q, p)| decoding::tree::question_span(p, &tok.encode(q)))
+        .collect();
+    let decoder = match decoder {
+        Decoder::Tree(t) if t.needs_calibration() => {
+            Decoder::Tree(t.calibrated(&model, &prompts, &greedy(&cfg), &question))
+        }
+        d => d,
+    };
+    let DecoderRun { decoded, processor } = decoding::run(&model, &prompts, &cfg, &decoder, &question);
+    let out = decoded.completions;
+    tracing::info!(decoder = ?decoder, cost = ?decoded.cost, processor = ?processor, "decoded");
     for c in &out {
         let text = tok.decode(&c.tokens, true);
         if a.json {
@@ -159,6 +187,63 @@ fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()
                 .map(|(&t, h)| format!("{:?}:{h:.2}", tok.decode(&[t], true)))
                 .collect();
             println!("--- per-token entropy: {}", per_tok.join(" "));
+        }
+    }
+    if let Decoder::Tree(t) = &decoder {
+        print_trees(&out, &tok, t.leaf_weight, a)?;
+    }
+    Ok(())
+}
+
+/// The calibration decode of a tree: greedy, same prompts and length.
+fn greedy(cfg: &RolloutConfig) -> RolloutConfig {
+    RolloutConfig {
+        group_size: 1,
+        sampling: SamplingParams {
+            temperature: 0.0,
+            top_logprobs: 0,
+            ..cfg.sampling.clone()
+        },
+        ..cfg.clone()
+    }
+}
+
+/// One summary per tree: leaves, p(a|x) over the answers (`####`, `\boxed{}` or last number) and
+/// the predictive entropy.
+fn print_trees(
+    leaves: &[Completion],
+    tok: &Tokenizer,
+    rule: decoding::tree::LeafWeight,
+    a: &GenerateArgs,
+) -> anyhow::Result<()> {
+    for (p, prompt) in a.prompts.iter().enumerate() {
+        let answers: Vec<(Option<String>, f64)> = leaves
+            .iter()
+            .filter(|c| c.prompt_index == p)
+            .map(|c| {
+                let text = tok.decode(&c.tokens, true);
+                let ans = entrl_rewards::extract::Extractor::Auto.extract(&text);
+                (
+                    ans.map(|s| entrl_rewards::selection::answer_key(&s)),
+                    decoding::tree::leaf_weight(c, rule),
+                )
+            })
+            .collect();
+        let dist = decoding::tree::answer_distribution(&answers);
+        let pe = decoding::tree::predictive_entropy(&dist);
+        if a.json {
+            let v = serde_json::json!({"prompt": prompt, "leaves": answers.len(), "answer_distribution": dist, "predictive_entropy": pe});
+            println!("{}", serde_json::to_string(&v)?);
+        } else {
+            let shown: Vec<String> = dist
+                .iter()
+                .map(|(k, q)| format!("{}: {q:.3}", k.as_deref().unwrap_or("(none)")))
+                .collect();
+            println!(
+                "=== tree {p}: {} leaves, p(a|x) {{{}}}, predictive entropy {pe:.3} nats",
+                answers.len(),
+                shown.join(", ")
+            );
         }
     }
     Ok(())

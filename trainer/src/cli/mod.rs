@@ -1,6 +1,7 @@
 //! Subcommand implementations (thin: argument handling and printing).
 
 pub mod bench;
+pub mod decoder_args;
 pub mod eval;
 pub mod generate;
 pub mod misc;

@@ -130,7 +130,8 @@ impl<B: Backend> Block<B> {
         bias: &Tensor<B, 4>,
         cfg: &ModelConfig,
         cache: Option<(&mut KvCache<B>, usize)>,
-    ) -> Tensor<B, 3> {
+        probe: Option<&Tensor<B, 4>>,
+    ) -> (Tensor<B, 3>, Option<Tensor<B, 2>>) {
         let [bsz, t, _] = x.dims();
         let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
         let rep = nh / nkv;
@@ -157,6 +158,7 @@ impl<B: Backend> Block<B> {
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt()); // [B, K, R·T, S]
         let scores = scores + bias.clone().repeat_dim(2, rep);
         let probs = softmax(scores, 3);
+        let mass = probe.map(|keys| attention_mass(probs.clone(), keys, nh, t));
         let ctx = probs.matmul(v); // [B, K, R·T, E]
         let ctx = ctx.reshape([bsz, nh, t, hd]).swap_dims(1, 2).reshape([bsz, t, nh * hd]);
         let x = x + linear(ctx, &self.o_proj, None);
@@ -165,8 +167,17 @@ impl<B: Backend> Block<B> {
         let h = rms_norm(x.clone(), &self.post_attention_layernorm, cfg.rms_norm_eps);
         let gate = silu(linear(h.clone(), &self.gate_proj, None));
         let up = linear(h, &self.up_proj, None);
-        x + linear(gate * up, &self.down_proj, None)
+        (x + linear(gate * up, &self.down_proj, None), mass)
     }
+}
+
+/// Attention mass on chosen keys, mean over heads: `probs [B, K, R·T, S]` (head h = kv·R + r, row
+/// r·T + t, as laid out by the grouped-query fold) and a 0/1 key mask `keys [B, 1, 1, S]` give
+/// `[B, T]`, the share of each query's attention that lands on the masked-in keys.
+fn attention_mass<B: Backend>(probs: Tensor<B, 4>, keys: &Tensor<B, 4>, heads: usize, t: usize) -> Tensor<B, 2> {
+    let [bsz, _, _, s] = probs.dims();
+    let per_head = probs.reshape([bsz, heads, t, s]) * keys.clone(); // [B, H, T, S]
+    per_head.sum_dim(3).mean_dim(1).reshape([bsz, t])
 }
 
 /// The whole causal LM.
@@ -200,8 +211,34 @@ impl<B: Backend> Transformer<B> {
         tokens: Tensor<B, 2, Int>,
         rope: &Rope<B>,
         bias: &Tensor<B, 4>,
-        mut cache: Option<&mut KvCache<B>>,
+        cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
+        self.forward_probed(tokens, rope, bias, cache, None).0
+    }
+
+    /// [`Self::forward_hidden`] that also reports, for each new query, the last layer's attention
+    /// mass (mean over heads) on the keys that `keys [B, 1, 1, S]` marks with 1 — the attention
+    /// probe that Entropy-Tree's importance gate reads. Returns `(hidden [B, T, D], mass [B, T])`.
+    pub fn forward_hidden_probed(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        rope: &Rope<B>,
+        bias: &Tensor<B, 4>,
+        cache: Option<&mut KvCache<B>>,
+        keys: &Tensor<B, 4>,
+    ) -> (Tensor<B, 3>, Tensor<B, 2>) {
+        let (h, mass) = self.forward_probed(tokens, rope, bias, cache, Some(keys));
+        (h, mass.expect("the last layer reports the probe"))
+    }
+
+    fn forward_probed(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        rope: &Rope<B>,
+        bias: &Tensor<B, 4>,
+        mut cache: Option<&mut KvCache<B>>,
+        probe: Option<&Tensor<B, 4>>,
+    ) -> (Tensor<B, 3>, Option<Tensor<B, 2>>) {
         let cfg = self.config();
         let [bsz, t] = tokens.dims();
         let ids = tokens.reshape([bsz * t]);
@@ -210,14 +247,17 @@ impl<B: Backend> Transformer<B> {
             .val()
             .select(0, ids)
             .reshape([bsz, t, cfg.hidden_size]);
+        let last = self.layers.len() - 1;
+        let mut mass = None;
         for (i, layer) in self.layers.iter().enumerate() {
             let c = cache.as_deref_mut().map(|c| (c, i));
-            x = layer.forward(x, rope, bias, cfg, c);
+            let (y, m) = layer.forward(x, rope, bias, cfg, c, probe.filter(|_| i == last));
+            (x, mass) = (y, m.or(mass));
         }
         if let Some(c) = cache {
             c.advance(t);
         }
-        rms_norm(x, &self.norm, cfg.rms_norm_eps)
+        (rms_norm(x, &self.norm, cfg.rms_norm_eps), mass)
     }
 
     /// The output projection `[V, D]` (the embedding matrix when tied).

@@ -1,17 +1,12 @@
-//! Batched, KV-cached generation of G completions per prompt.
-//!
-//! Prompts are left-padded to a common length so every row decodes in lockstep (one cache length
-//! for all rows, per-row rotary positions and key masks). Each prompt is prefilled once; its cache
-//! rows are then repeated for the G samples of its group. After every step, finished rows are
-//! dropped from the batch (and from the cache), so they stop costing compute.
+//! What a rollout produces ([`Completion`]) and asks for ([`RolloutConfig`]), and the plain entry
+//! points [`generate`] / [`generate_with`] over the decode loop in [`super::decoder`].
 
-use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::sampler::{SamplingParams, row_rng, step};
-use crate::model::transformer::{Rope, attention_bias};
-use crate::model::{KvCache, Transformer};
+use super::decoder::{DecodeHooks, StepView, decode};
+use super::sampler::{SamplingParams, TokenStep};
+use crate::model::Transformer;
+use burn::tensor::backend::Backend;
 
 /// Why a completion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +16,20 @@ pub enum FinishReason {
     Eos,
     /// `max_new_tokens` was reached (truncated).
     Length,
+    /// A decoder's control hook ended it (e.g. a confidence early stop).
+    Stopped,
+}
+
+/// Where a row forked: it became child `child` of the tokens offered at generated position `pos`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ForkPoint {
+    /// Generated position of the fork (the child's token sits there).
+    pub pos: usize,
+    /// Which of the offered tokens this completion took (its index in the fork's token list).
+    pub child: u32,
+    /// This child's share of the offered tokens' probability, `p(tok) / Σ p(offered)`, under the
+    /// raw (stats) distribution: the factor an Entropy-Tree leaf weight multiplies in.
+    pub share: f32,
 }
 
 /// One generated completion with per-token statistics.
@@ -42,6 +51,36 @@ pub struct Completion {
     pub top_logprobs: Vec<Vec<(u32, f32)>>,
     /// How it ended.
     pub finish_reason: FinishReason,
+    /// The forks on its path, in order (empty for a plain sample); with prompt and sample index
+    /// they key the completion and its RNG stream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forks: Vec<ForkPoint>,
+}
+
+impl Completion {
+    /// Nothing generated yet.
+    pub fn empty(prompt_index: usize, sample_index: usize) -> Self {
+        Self {
+            prompt_index,
+            sample_index,
+            tokens: vec![],
+            logprobs: vec![],
+            entropies: vec![],
+            self_certainty: vec![],
+            top_logprobs: vec![],
+            finish_reason: FinishReason::Length,
+            forks: vec![],
+        }
+    }
+
+    /// Appends one generated token with its statistics.
+    pub fn push(&mut self, s: TokenStep) {
+        self.tokens.push(s.token);
+        self.logprobs.push(s.logprob);
+        self.entropies.push(s.entropy);
+        self.self_certainty.push(s.self_certainty);
+        self.top_logprobs.push(s.top);
+    }
 }
 
 /// Everything a rollout needs besides the model and prompts.
@@ -62,26 +101,28 @@ pub struct RolloutConfig {
     pub first_prompt_index: usize,
 }
 
-/// A hook between the forward pass and sampling: may rewrite a row's logits in place (EM-INF,
-/// constrained decoding). `row` identifies (prompt, sample).
+/// A hook between the raw statistics and sampling: rewrites a copy of a row's logits (EM-INF,
+/// adaptive temperature, constrained decoding). The recorded statistics stay the model's own.
 pub trait LogitsProcessor {
-    /// Rewrites `logits [V]` of completion (prompt, sample) at generated position `pos`.
-    fn process(&mut self, prompt: usize, sample: usize, pos: usize, logits: &mut [f32]);
+    /// Rewrites `logits [V]` of the row that `view` shows.
+    fn process(&mut self, view: &StepView, logits: &mut [f32]);
 }
 
-/// The identity processor.
-pub struct NoProcessor;
-impl LogitsProcessor for NoProcessor {
-    fn process(&mut self, _: usize, _: usize, _: usize, _: &mut [f32]) {}
-}
+/// Decode hooks that only process logits.
+pub struct Processing<'a>(pub &'a mut dyn LogitsProcessor);
 
-fn to_host<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 logits")
+impl DecodeHooks for Processing<'_> {
+    fn processes_logits(&self) -> bool {
+        true
+    }
+    fn process(&mut self, view: &StepView, logits: &mut [f32]) {
+        self.0.process(view, logits);
+    }
 }
 
 /// Generates `group_size` completions for each prompt. Output order: prompt-major, then sample.
 pub fn generate<B: Backend>(model: &Transformer<B>, prompts: &[Vec<u32>], cfg: &RolloutConfig) -> Vec<Completion> {
-    generate_with(model, prompts, cfg, &mut NoProcessor)
+    decode(model, prompts, cfg, &mut super::decoder::Plain).completions
 }
 
 /// [`generate`] with a logits processor.
@@ -91,104 +132,5 @@ pub fn generate_with<B: Backend>(
     cfg: &RolloutConfig,
     proc: &mut dyn LogitsProcessor,
 ) -> Vec<Completion> {
-    assert!(prompts.iter().all(|p| !p.is_empty()), "generate: empty prompt");
-    if prompts.is_empty() || cfg.group_size == 0 {
-        return vec![];
-    }
-    let mc = model.config();
-    let device = model.embed_tokens.val().device();
-    let (np, g) = (prompts.len(), cfg.group_size);
-    let lmax = prompts.iter().map(Vec::len).max().expect("non-empty");
-
-    // Prefill: [P, Lmax], left-padded with id 0 (masked, so its value is irrelevant).
-    let pad: Vec<usize> = prompts.iter().map(|p| lmax - p.len()).collect();
-    let flat: Vec<i64> = prompts
-        .iter()
-        .zip(&pad)
-        .flat_map(|(p, &k)| std::iter::repeat_n(0, k).chain(p.iter().map(|&t| t as i64)))
-        .collect();
-    let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [np, lmax]), &device);
-    let positions: Vec<Vec<usize>> = pad
-        .iter()
-        .map(|&k| (0..lmax).map(|t| t.saturating_sub(k)).collect())
-        .collect();
-    let rope = Rope::new(&positions, mc.head_dim(), mc.rope_theta, &device);
-    let bias = attention_bias(&pad, lmax, lmax, &device);
-    let mut cache = KvCache::new(
-        mc.num_hidden_layers,
-        np,
-        mc.kv_heads(),
-        lmax + cfg.max_new_tokens,
-        mc.head_dim(),
-        &device,
-    );
-    let hidden = model.forward_hidden(tokens, &rope, &bias, Some(&mut cache));
-    let last = hidden.narrow(1, lmax - 1, 1); // only the last position's logits are needed
-    let prompt_logits = to_host(model.logits(last).squeeze_dim::<2>(1)); // [P·V]
-    let vocab = prompt_logits.len() / np;
-
-    // Expand to P·G rows: row r answers prompt r / G.
-    let expand: Vec<usize> = (0..np * g).map(|r| r / g).collect();
-    cache.select_rows(&expand);
-    let mut logits: Vec<f32> = expand
-        .iter()
-        .flat_map(|&p| prompt_logits[p * vocab..(p + 1) * vocab].iter().copied())
-        .collect();
-    let mut rows: Vec<usize> = (0..np * g).collect(); // active batch row -> completion index
-    let mut row_pad: Vec<usize> = expand.iter().map(|&p| pad[p]).collect();
-    let mut rngs: Vec<_> = (0..np * g)
-        .map(|r| row_rng(cfg.seed, cfg.first_prompt_index + r / g, r % g))
-        .collect();
-    let mut out: Vec<Completion> = (0..np * g)
-        .map(|r| Completion {
-            prompt_index: r / g,
-            sample_index: r % g,
-            tokens: vec![],
-            logprobs: vec![],
-            entropies: vec![],
-            self_certainty: vec![],
-            top_logprobs: vec![],
-            finish_reason: FinishReason::Length,
-        })
-        .collect();
-
-    for pos in 0..cfg.max_new_tokens {
-        let mut next = Vec::with_capacity(rows.len());
-        let mut keep = Vec::with_capacity(rows.len());
-        for (b, &r) in rows.iter().enumerate() {
-            let row = &mut logits[b * vocab..(b + 1) * vocab];
-            proc.process(r / g, r % g, pos, row);
-            let s = step(row, &cfg.sampling, &mut rngs[r]);
-            let c = &mut out[r];
-            c.tokens.push(s.token);
-            c.logprobs.push(s.logprob);
-            c.entropies.push(s.entropy);
-            c.self_certainty.push(s.self_certainty);
-            c.top_logprobs.push(s.top);
-            if cfg.eos_ids.contains(&s.token) {
-                c.finish_reason = FinishReason::Eos;
-            } else if pos + 1 < cfg.max_new_tokens {
-                keep.push(b);
-                next.push(s.token as i64);
-            }
-        }
-        if keep.is_empty() {
-            break;
-        }
-        if keep.len() < rows.len() {
-            cache.select_rows(&keep);
-            rows = keep.iter().map(|&b| rows[b]).collect();
-            row_pad = keep.iter().map(|&b| row_pad[b]).collect();
-        }
-        // Decode one token for each active row: [A, 1] at cache position `len`.
-        let a = rows.len();
-        let s_total = cache.len() + 1;
-        let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(next, [a, 1]), &device);
-        let positions: Vec<Vec<usize>> = row_pad.iter().map(|&k| vec![cache.len() - k]).collect();
-        let rope = Rope::new(&positions, mc.head_dim(), mc.rope_theta, &device);
-        let bias = attention_bias(&row_pad, 1, s_total, &device);
-        let hidden = model.forward_hidden(tokens, &rope, &bias, Some(&mut cache));
-        logits = to_host(model.logits(hidden).squeeze_dim::<2>(1));
-    }
-    out
+    decode(model, prompts, cfg, &mut Processing(proc)).completions
 }

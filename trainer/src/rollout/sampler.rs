@@ -23,6 +23,10 @@ pub struct SamplingParams {
     pub stats_temperature: f64,
     /// How many top log-probs to return per generated token.
     pub top_logprobs: usize,
+    /// HF-style repetition penalty over the prompt and the tokens generated so far (1.0 = off):
+    /// a seen token's logit `z` becomes `z / penalty` if positive, `z · penalty` otherwise. Applied
+    /// before temperature/top-k/top-p, as `transformers` orders its processors.
+    pub repetition_penalty: f64,
 }
 
 impl Default for SamplingParams {
@@ -33,6 +37,7 @@ impl Default for SamplingParams {
             top_p: 1.0,
             stats_temperature: 1.0,
             top_logprobs: 20,
+            repetition_penalty: 1.0,
         }
     }
 }
@@ -48,6 +53,12 @@ impl SamplingParams {
         }
         if !(self.stats_temperature > 0.0 && self.stats_temperature.is_finite()) {
             return Err(format!("stats_temperature must be > 0, got {}", self.stats_temperature));
+        }
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
+            return Err(format!(
+                "repetition_penalty must be > 0, got {}",
+                self.repetition_penalty
+            ));
         }
         Ok(())
     }
@@ -100,7 +111,7 @@ pub fn row_stats(logits: &[f32], t: f64) -> RowStats {
 }
 
 /// Indices of the `k` largest logits, largest first (ties: lower id first).
-fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
+pub fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
     let k = k.min(logits.len());
     if k == 0 {
         return vec![]; // training rollouts ask for no top log-probs: skip the O(V log V) sort
@@ -116,25 +127,75 @@ fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
     idx
 }
 
-/// Chooses a token from `logits` and reports its statistics.
-pub fn step(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> TokenStep {
-    let token = choose(logits, p, rng);
-    let st = row_stats(logits, p.stats_temperature);
-    let lp = |i: usize| (logits[i] as f64 / p.stats_temperature - st.logz) as f32;
-    let top = top_indices(logits, p.top_logprobs)
-        .into_iter()
-        .map(|i| (i as u32, lp(i)))
-        .collect();
-    TokenStep {
-        token: token as u32,
-        logprob: lp(token),
-        entropy: st.entropy as f32,
-        self_certainty: st.self_certainty as f32,
-        top,
+/// The statistics of one step's distribution, computed from the model's own logits before any
+/// logits processor (METHODS §0): what every signal (EDIS, Sentinel, DeepConf) reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepStats {
+    /// Log-sum-exp, entropy and self-certainty of the stats distribution.
+    pub row: RowStats,
+    /// Temperature of the stats distribution.
+    pub temperature: f64,
+    /// The `top_logprobs` most likely tokens with their log-probs, most likely first.
+    pub top: Vec<(u32, f32)>,
+}
+
+impl StepStats {
+    /// Statistics of `softmax(logits / p.stats_temperature)`.
+    pub fn of(logits: &[f32], p: &SamplingParams) -> Self {
+        let row = row_stats(logits, p.stats_temperature);
+        let lp = |i: usize| (logits[i] as f64 / p.stats_temperature - row.logz) as f32;
+        let top = top_indices(logits, p.top_logprobs)
+            .into_iter()
+            .map(|i| (i as u32, lp(i)))
+            .collect();
+        Self {
+            row,
+            temperature: p.stats_temperature,
+            top,
+        }
+    }
+
+    /// Log-prob of `token` under the stats distribution (`logits` are the ones the stats came from).
+    pub fn logprob(&self, logits: &[f32], token: u32) -> f32 {
+        (logits[token as usize] as f64 / self.temperature - self.row.logz) as f32
+    }
+
+    /// The record of choosing `token`.
+    pub fn step(&self, logits: &[f32], token: u32) -> TokenStep {
+        TokenStep {
+            token,
+            logprob: self.logprob(logits, token),
+            entropy: self.row.entropy as f32,
+            self_certainty: self.row.self_certainty as f32,
+            top: self.top.clone(),
+        }
     }
 }
 
-fn choose(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> usize {
+/// Chooses a token from `logits` and reports its statistics (both from the same logits).
+pub fn step(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> TokenStep {
+    let token = choose(logits, p, rng) as u32;
+    StepStats::of(logits, p).step(logits, token)
+}
+
+/// HF's repetition penalty, in place: every token id in `seen` (duplicates count once).
+pub fn apply_repetition_penalty(logits: &mut [f32], seen: impl IntoIterator<Item = u32>, penalty: f64) {
+    if penalty == 1.0 {
+        return;
+    }
+    let mut done = vec![false; logits.len()];
+    for t in seen {
+        let (i, p) = (t as usize, penalty as f32);
+        if i < logits.len() && !done[i] {
+            done[i] = true;
+            logits[i] = if logits[i] < 0.0 { logits[i] * p } else { logits[i] / p };
+        }
+    }
+}
+
+/// Draws a token from `logits` with the sampling temperature, top-k and top-p of `p` (greedy at
+/// temperature 0). The repetition penalty is the caller's (it needs the context).
+pub fn choose(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> usize {
     if p.temperature == 0.0 {
         return top_indices(logits, 1)[0];
     }

@@ -1,0 +1,443 @@
+//! The decode loop's core, shared by rollouts, evaluation and the inference-time decoders
+//! (EM-INF, adaptive temperature, Entropy-Tree).
+//!
+//! Prompts are left-padded to a common length so every row decodes in lockstep (one cache length
+//! for all rows, per-row rotary positions and key masks). Each prompt is prefilled once; its cache
+//! rows are repeated for the G samples of its group. Every active row carries its own state
+//! ([`Row`]: the completion so far — keyed by its path —, its left padding and its RNG). At each
+//! step, for each row:
+//!
+//! 1. the raw statistics (entropy, self-certainty, top-k log-probs) are computed from the model's
+//!    own logits, before anything rewrites them;
+//! 2. the hooks' [`DecodeHooks::control`] sees them (and the attention probe, when asked for) and
+//!    answers continue, stop, or fork into given tokens;
+//! 3. on continue, the hooks' logits processor and the repetition penalty rewrite a copy of the
+//!    logits and the sampler draws from it; the recorded log-prob is the raw one.
+//!
+//! Finished rows leave the batch and the cache; forked rows are repeated in the cache
+//! (`KvCache::select_rows`), so children share the parent's prefix without recomputing it. A
+//! row's RNG is a pure function of (seed, prompt, sample, fork path), so no completion depends on
+//! which rows share its batch.
+
+use std::ops::Range;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::engine::{Completion, FinishReason, ForkPoint, RolloutConfig};
+use super::sampler::{StepStats, TokenStep, apply_repetition_penalty, choose, row_rng};
+use crate::model::transformer::{Rope, attention_bias};
+use crate::model::{KvCache, Transformer};
+
+/// What the hooks decide for a row at one step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// Sample the next token as usual.
+    Continue,
+    /// End the row here (no token appended; finish reason `Stopped`).
+    Stop,
+    /// Replace the row by one child per token, each appending its token (at least one token).
+    Fork(Vec<u32>),
+}
+
+/// What the hooks see of a row at one step. `logits` and `stats` are the model's own.
+pub struct StepView<'a> {
+    /// The completion so far (its prompt, sample and fork path identify the row).
+    pub completion: &'a Completion,
+    /// The prompt's tokens.
+    pub prompt: &'a [u32],
+    /// Generated position of the token about to be chosen.
+    pub pos: usize,
+    /// Raw logits `[V]` of this step.
+    pub logits: &'a [f32],
+    /// Statistics of the raw distribution.
+    pub stats: &'a StepStats,
+    /// Attention probe: last-layer attention mass (mean over heads) of the query that produced
+    /// these logits on the keys named by [`DecodeHooks::attention_keys`]; `None` when not asked.
+    pub attention: Option<f32>,
+}
+
+/// Decisions a decoder plugs into the loop; every method has a do-nothing default.
+pub trait DecodeHooks {
+    /// Prompt token indices whose attention mass the probe reports for prompt `prompt` of length
+    /// `len`; `None` (the default) runs no probe.
+    fn attention_keys(&self, _prompt: usize, _len: usize) -> Option<Range<usize>> {
+        None
+    }
+    /// Continue, stop or fork, after the raw statistics.
+    fn control(&mut self, _view: &StepView) -> Control {
+        Control::Continue
+    }
+    /// Whether [`Self::process`] rewrites logits (if not, the loop skips the copy).
+    fn processes_logits(&self) -> bool {
+        false
+    }
+    /// Rewrites a copy of the step's logits before the sampler (EM-INF, adaptive temperature).
+    fn process(&mut self, _view: &StepView, _logits: &mut [f32]) {}
+}
+
+/// Plain sampling: no probe, no control, no processor.
+pub struct Plain;
+impl DecodeHooks for Plain {}
+
+/// What a decode cost, for comparing decoders per unit of compute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DecodeCost {
+    /// Forward passes of the model (one prefill plus one per decode step).
+    pub forward_passes: usize,
+    /// Prompt tokens run through the prefill (padding excluded).
+    pub prefill_tokens: usize,
+    /// Tokens fed to decode steps (one per active row per step).
+    pub decoded_tokens: usize,
+}
+
+/// Completions (ordered by prompt, sample, then fork path) and the cost of making them.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// All finished rows.
+    pub completions: Vec<Completion>,
+    /// Forward passes and tokens.
+    pub cost: DecodeCost,
+}
+
+/// One active row: the completion so far, its left padding in the cache, its RNG.
+struct Row {
+    out: Completion,
+    pad: usize,
+    rng: ChaCha8Rng,
+}
+
+/// The batch after one step: surviving rows, which old batch row each reads its cache from, and
+/// the token each feeds to the next forward.
+struct NextBatch {
+    rows: Vec<Row>,
+    source: Vec<usize>,
+    tokens: Vec<i64>,
+}
+
+/// Decodes `cfg.group_size` rows per prompt under `hooks`.
+pub fn decode<B: Backend>(
+    model: &Transformer<B>,
+    prompts: &[Vec<u32>],
+    cfg: &RolloutConfig,
+    hooks: &mut dyn DecodeHooks,
+) -> Decoded {
+    assert!(prompts.iter().all(|p| !p.is_empty()), "decode: empty prompt");
+    let mut cost = DecodeCost::default();
+    if prompts.is_empty() || cfg.group_size == 0 {
+        return Decoded {
+            completions: vec![],
+            cost,
+        };
+    }
+    let keys: Vec<Option<Range<usize>>> = (0..prompts.len())
+        .map(|p| hooks.attention_keys(p, prompts[p].len()))
+        .collect();
+    let probe = keys.iter().any(Option::is_some).then_some(keys.as_slice());
+    let mut dec = Stepper::prefill(model, prompts, cfg, probe, &mut cost);
+    let mut rows = dec.root_rows(cfg);
+    let mut done = Vec::new();
+    for pos in 0..cfg.max_new_tokens {
+        let NextBatch {
+            rows: kept,
+            source,
+            tokens,
+        } = dec.advance(rows, pos, hooks, &mut done);
+        rows = kept;
+        if rows.is_empty() {
+            break;
+        }
+        dec.forward(&rows, &source, tokens, probe, &mut cost);
+    }
+    done.sort_by(|a: &Completion, b: &Completion| {
+        let path = |c: &Completion| c.forks.iter().map(|f| f.child).collect::<Vec<_>>();
+        (a.prompt_index, a.sample_index, path(a)).cmp(&(b.prompt_index, b.sample_index, path(b)))
+    });
+    Decoded {
+        completions: done,
+        cost,
+    }
+}
+
+/// The model side of the loop: cache, host logits of the active rows, probe values.
+struct Stepper<'m, 'p, B: Backend> {
+    model: &'m Transformer<B>,
+    prompts: &'p [Vec<u32>],
+    cfg: &'p RolloutConfig,
+    cache: KvCache<B>,
+    /// Host logits `[A·V]` of the active rows, in batch order.
+    logits: Vec<f32>,
+    /// Probe value per active row (empty when no probe runs).
+    attention: Vec<f32>,
+    vocab: usize,
+    /// Left padding per prompt.
+    prompt_pad: Vec<usize>,
+}
+
+fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 tensor")
+}
+
+/// 0/1 key mask `[B, 1, 1, S]`: row b marks `pad[b] + range` (its prompt's probed tokens).
+fn probe_mask<B: Backend>(
+    ranges: &[Option<Range<usize>>],
+    pad: &[usize],
+    s: usize,
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    let mut m = vec![0f32; pad.len() * s];
+    for (b, (r, &p)) in ranges.iter().zip(pad).enumerate() {
+        for k in r.clone().unwrap_or(0..0) {
+            m[b * s + p + k] = 1.0;
+        }
+    }
+    Tensor::from_data(TensorData::new(m, [pad.len(), 1, 1, s]), device)
+}
+
+impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
+    /// Prefills `[P, Lmax]` (left-padded with id 0, masked) and expands the cache to P·G rows.
+    fn prefill(
+        model: &'m Transformer<B>,
+        prompts: &'p [Vec<u32>],
+        cfg: &'p RolloutConfig,
+        probe: Option<&[Option<Range<usize>>]>,
+        cost: &mut DecodeCost,
+    ) -> Self {
+        let mc = model.config();
+        let device = model.embed_tokens.val().device();
+        let (np, g) = (prompts.len(), cfg.group_size);
+        let lmax = prompts.iter().map(Vec::len).max().expect("non-empty");
+        let pad: Vec<usize> = prompts.iter().map(|p| lmax - p.len()).collect();
+        let flat: Vec<i64> = prompts
+            .iter()
+            .zip(&pad)
+            .flat_map(|(p, &k)| std::iter::repeat_n(0, k).chain(p.iter().map(|&t| t as i64)))
+            .collect();
+        let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [np, lmax]), &device);
+        let positions: Vec<Vec<usize>> = pad
+            .iter()
+            .map(|&k| (0..lmax).map(|t| t.saturating_sub(k)).collect())
+            .collect();
+        let rope = Rope::new(&positions, mc.head_dim(), mc.rope_theta, &device);
+        let bias = attention_bias(&pad, lmax, lmax, &device);
+        let capacity = lmax + cfg.max_new_tokens;
+        let mut cache = KvCache::new(
+            mc.num_hidden_layers,
+            np,
+            mc.kv_heads(),
+            capacity,
+            mc.head_dim(),
+            &device,
+        );
+        let (hidden, mass) = match probe {
+            None => (model.forward_hidden(tokens, &rope, &bias, Some(&mut cache)), None),
+            Some(ranges) => {
+                let keys = probe_mask(ranges, &pad, lmax, &device);
+                let (h, m) = model.forward_hidden_probed(tokens, &rope, &bias, Some(&mut cache), &keys);
+                (h, Some(to_host(m.narrow(1, lmax - 1, 1)))) // the last query's mass, [P]
+            }
+        };
+        cost.forward_passes += 1;
+        cost.prefill_tokens += prompts.iter().map(Vec::len).sum::<usize>();
+        let last = hidden.narrow(1, lmax - 1, 1); // only the last position's logits are needed
+        let prompt_logits = to_host(model.logits(last).squeeze_dim::<2>(1)); // [P·V]
+        let vocab = prompt_logits.len() / np;
+        // Expand to P·G rows: row r answers prompt r / G.
+        let expand: Vec<usize> = (0..np * g).map(|r| r / g).collect();
+        cache.select_rows(&expand);
+        let logits = expand
+            .iter()
+            .flat_map(|&p| prompt_logits[p * vocab..(p + 1) * vocab].iter().copied())
+            .collect();
+        let attention = mass.map_or(vec![], |m| expand.iter().map(|&p| m[p]).collect());
+        Self {
+            model,
+            prompts,
+            cfg,
+            cache,
+            logits,
+            attention,
+            vocab,
+            prompt_pad: pad,
+        }
+    }
+
+    /// The P·G rows before the first token: row r is sample r % G of prompt r / G.
+    fn root_rows(&self, cfg: &RolloutConfig) -> Vec<Row> {
+        let g = cfg.group_size;
+        (0..self.prompts.len() * g)
+            .map(|r| Row {
+                out: Completion::empty(r / g, r % g),
+                pad: self.prompt_pad[r / g],
+                rng: row_rng(cfg.seed, cfg.first_prompt_index + r / g, r % g),
+            })
+            .collect()
+    }
+
+    /// Decides and appends one token per row (or stops/forks it); finished rows go to `done`.
+    fn advance(
+        &self,
+        rows: Vec<Row>,
+        pos: usize,
+        hooks: &mut dyn DecodeHooks,
+        done: &mut Vec<Completion>,
+    ) -> NextBatch {
+        let mut next = NextBatch {
+            rows: Vec::with_capacity(rows.len()),
+            source: Vec::with_capacity(rows.len()),
+            tokens: Vec::with_capacity(rows.len()),
+        };
+        for (b, mut row) in rows.into_iter().enumerate() {
+            let logits = &self.logits[b * self.vocab..(b + 1) * self.vocab];
+            let stats = StepStats::of(logits, &self.cfg.sampling);
+            let view = StepView {
+                completion: &row.out,
+                prompt: &self.prompts[row.out.prompt_index],
+                pos,
+                logits,
+                stats: &stats,
+                attention: self.attention.get(b).copied(),
+            };
+            match hooks.control(&view) {
+                Control::Continue => {
+                    let token = self.sample(&view, hooks, &mut row.rng);
+                    self.push(row, stats.step(logits, token), b, pos, &mut next, done);
+                }
+                Control::Stop => {
+                    row.out.finish_reason = FinishReason::Stopped;
+                    done.push(row.out);
+                }
+                Control::Fork(tokens) => {
+                    for (child, token) in self.fork(&row, &stats, logits, &tokens, pos) {
+                        self.push(child, stats.step(logits, token), b, pos, &mut next, done);
+                    }
+                }
+            }
+        }
+        next
+    }
+
+    /// Draws the next token: processor and repetition penalty on a copy, then the sampler.
+    fn sample(&self, view: &StepView, hooks: &mut dyn DecodeHooks, rng: &mut ChaCha8Rng) -> u32 {
+        let p = &self.cfg.sampling;
+        if !hooks.processes_logits() && p.repetition_penalty == 1.0 {
+            return choose(view.logits, p, rng) as u32;
+        }
+        let mut z = view.logits.to_vec();
+        hooks.process(view, &mut z);
+        let seen = view.prompt.iter().chain(&view.completion.tokens).copied();
+        apply_repetition_penalty(&mut z, seen, p.repetition_penalty);
+        choose(&z, p, rng) as u32
+    }
+
+    /// One child row per token: the parent's completion plus a fork record (position, child index,
+    /// the child's share of the siblings' probability), and the RNG of its path.
+    fn fork(&self, row: &Row, stats: &StepStats, logits: &[f32], tokens: &[u32], pos: usize) -> Vec<(Row, u32)> {
+        assert!(!tokens.is_empty(), "a fork needs at least one token");
+        let probs: Vec<f64> = tokens
+            .iter()
+            .map(|&t| (stats.logprob(logits, t) as f64).exp())
+            .collect();
+        let total: f64 = probs.iter().sum();
+        let c = &row.out;
+        (0..tokens.len())
+            .map(|i| {
+                let mut out = c.clone();
+                out.forks.push(ForkPoint {
+                    pos,
+                    child: i as u32,
+                    share: (probs[i] / total) as f32,
+                });
+                let prompt = self.cfg.first_prompt_index + c.prompt_index;
+                let rng = path_rng(self.cfg.seed, prompt, c.sample_index, &out.forks);
+                (Row { out, pad: row.pad, rng }, tokens[i])
+            })
+            .collect()
+    }
+
+    /// Appends `step` to `row`; the row finishes (EOS, length) or goes on in the next batch.
+    fn push(
+        &self,
+        mut row: Row,
+        step: TokenStep,
+        source: usize,
+        pos: usize,
+        next: &mut NextBatch,
+        done: &mut Vec<Completion>,
+    ) {
+        let token = step.token;
+        row.out.push(step);
+        if self.cfg.eos_ids.contains(&token) {
+            row.out.finish_reason = FinishReason::Eos;
+            done.push(row.out);
+        } else if pos + 1 < self.cfg.max_new_tokens {
+            next.rows.push(row);
+            next.source.push(source);
+            next.tokens.push(token as i64);
+        } else {
+            done.push(row.out); // finish_reason stays Length
+        }
+    }
+
+    /// Decodes one token for each active row: `[A, 1]` at cache position `len`.
+    fn forward(
+        &mut self,
+        rows: &[Row],
+        source: &[usize],
+        tokens: Vec<i64>,
+        probe: Option<&[Option<Range<usize>>]>,
+        cost: &mut DecodeCost,
+    ) {
+        if source.len() != self.logits.len() / self.vocab || source.iter().enumerate().any(|(i, &s)| i != s) {
+            self.cache.select_rows(source);
+        }
+        let mc = self.model.config();
+        let device = self.model.embed_tokens.val().device();
+        let a = rows.len();
+        let s_total = self.cache.len() + 1;
+        let pad: Vec<usize> = rows.iter().map(|r| r.pad).collect();
+        let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [a, 1]), &device);
+        let positions: Vec<Vec<usize>> = pad.iter().map(|&k| vec![self.cache.len() - k]).collect();
+        let rope = Rope::new(&positions, mc.head_dim(), mc.rope_theta, &device);
+        let bias = attention_bias(&pad, 1, s_total, &device);
+        let hidden = match probe {
+            None => self.model.forward_hidden(tokens, &rope, &bias, Some(&mut self.cache)),
+            Some(ranges) => {
+                let ranges: Vec<_> = rows.iter().map(|r| ranges[r.out.prompt_index].clone()).collect();
+                let keys = probe_mask(&ranges, &pad, s_total, &device);
+                let (h, m) = self
+                    .model
+                    .forward_hidden_probed(tokens, &rope, &bias, Some(&mut self.cache), &keys);
+                self.attention = to_host(m);
+                h
+            }
+        };
+        cost.forward_passes += 1;
+        cost.decoded_tokens += a;
+        self.logits = to_host(self.model.logits(hidden).squeeze_dim::<2>(1));
+    }
+}
+
+/// The RNG of a row: a pure function of (seed, prompt, sample, fork path). A root (no forks) uses
+/// [`row_rng`]; a child mixes each fork's (position, child index) into the seed.
+pub fn path_rng(seed: u64, prompt: usize, sample: usize, forks: &[ForkPoint]) -> ChaCha8Rng {
+    if forks.is_empty() {
+        return row_rng(seed, prompt, sample);
+    }
+    let mix = forks
+        .iter()
+        .fold(seed, |h, f| splitmix64(h ^ (((f.pos as u64) << 32) | f.child as u64)));
+    let mut r = ChaCha8Rng::seed_from_u64(mix);
+    r.set_stream(((prompt as u64) << 32) | sample as u64);
+    r
+}
+
+/// SplitMix64's finaliser: a bijective scramble of 64 bits.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
