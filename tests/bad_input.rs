@@ -44,6 +44,24 @@ fn config_errors_name_the_key() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("rl.num_generations"), "{e}");
+    // decoders: unknown names, unknown options and out-of-range values name the key
+    for (set, what) in [
+        ("eval.decoders=[{kind=\"beam\"}]", "unknown variant `beam`"),
+        ("eval.decoders=[{kind=\"em_inf\", lrr=0.1}]", "unknown field `lrr`"),
+        ("eval.decoders=[{kind=\"em_inf\", n_grad_steps=0}]", "n_grad_steps"),
+        ("eval.decoders=[{kind=\"em_inf\", threshold=-1.0}]", "threshold"),
+        ("eval.decoders=[{kind=\"sample\"}, {kind=\"tree\", branch=1}]", "branch"),
+        ("eval.decoders=[{kind=\"tree\", max_leaves=0}]", "max_leaves"),
+        (
+            "eval.decoders=[{kind=\"tree\", tau={percentile=150.0}}]",
+            "tau.percentile",
+        ),
+        ("eval.decoders=[{kind=\"tree\", delta={value=2.0}}]", "delta.value"),
+        ("eval.decoders=[{kind=\"adaptive_temperature\", ratio=0.0}]", "ratio"),
+    ] {
+        let e = RunFile::parse(&good, "x", &[set.into()]).unwrap_err().to_string();
+        assert!(e.contains("eval.decoders[") && e.contains(what), "{set}: {e}");
+    }
     assert!(!out.exists(), "no run directory may be created for a bad config");
 }
 

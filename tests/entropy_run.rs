@@ -61,7 +61,7 @@ fn trajectory_artifacts_reproduce_logged_edis_metrics() {
             .join("trajectories")
             .join(trajectories::file_name("train", step, ""));
         let (h, recs) = trajectories::read(&path).unwrap();
-        assert_eq!((h.kind.as_str(), h.step, h.edis), ("train", step, edis_params));
+        assert_eq!((h.kind.as_str(), h.step, h.signals.edis), ("train", step, edis_params));
         // 6 prompts × ceil(1.5·4) = 6 sampled, 4 kept each
         assert_eq!(recs.len(), 36, "step {step}");
         assert_eq!(recs.iter().filter(|r| r.kept).count(), 24, "step {step}");
@@ -70,7 +70,7 @@ fn trajectory_artifacts_reproduce_logged_edis_metrics() {
             let v: Vec<f64> = recs
                 .iter()
                 .filter(|r| r.correct == want)
-                .map(|r| signals::edis(&r.entropies, &h.edis))
+                .map(|r| signals::edis(&r.entropies, &h.signals.edis))
                 .collect();
             let key = format!("edis/mean_{class}");
             if v.is_empty() {
@@ -83,11 +83,29 @@ fn trajectory_artifacts_reproduce_logged_edis_metrics() {
                 assert_eq!(Some(mean), line[&key].as_f64(), "step {step} {key}");
             }
         }
+        // the top-20 log-probs of every token travel with the record; DeepConf's C_t is −their mean
+        for r in &recs {
+            assert_eq!(r.top_logprobs.len(), r.tokens.len());
+            assert!(
+                r.top_logprobs
+                    .iter()
+                    .all(|t| t.len() == 20 && t.windows(2).all(|w| w[0].1 >= w[1].1))
+            );
+            for (c, t) in r.confidence.iter().zip(&r.top_logprobs) {
+                let want = -t.iter().map(|e| e.1 as f64).sum::<f64>() / 20.0;
+                assert!((*c as f64 - want).abs() < 1e-5);
+            }
+        }
         let labels: Vec<bool> = recs.iter().map(|r| r.correct).collect();
-        for s in [Signal::Edis, Signal::MeanEntropy] {
+        for s in [
+            Signal::Edis,
+            Signal::MeanEntropy,
+            Signal::ConfMean,
+            Signal::ConfLowestGroup,
+        ] {
             let conf: Vec<f64> = recs
                 .iter()
-                .map(|r| s.confidence(s.compute(&r.trajectory(), &h.edis)))
+                .map(|r| s.confidence(s.compute(&r.trajectory(), &h.signals)))
                 .collect();
             let a = auroc(&conf, &labels);
             assert_eq!(

@@ -97,3 +97,58 @@ fn eval_job_over_run_directory_is_resumable() {
     assert_eq!(first, second);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `eval.decoders`: one arm per decoder in `report.json` and `report.md`; the sample arm agrees
+/// with the sampled evaluation's own figures (same seed, same N, same temperature); a tree never
+/// has more than N leaves; every AUROC and rate is a probability; a processor arm reports its
+/// iterations.
+#[test]
+fn decoder_arms_in_one_report() {
+    let dir = std::env::temp_dir().join(format!("entrl-eval-arms-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut run = config(&dir);
+    run.sft.steps = 40;
+    run.checkpoint.save_every = 0;
+    run.eval.decoders = ["sample", "em-inf", "adaptive-temperature", "tree"]
+        .iter()
+        .map(|n| entrl::decoding::Decoder::named(n).unwrap())
+        .collect();
+    run.eval.calibration_problems = 8;
+    entrl::train::train::<CpuTrain>(run.clone(), false, false, &Default::default()).unwrap();
+    let targets = resolve_targets(&[dir.join("final")]).unwrap();
+    let reports = eval_job::<Cpu>(&run, &targets, &dir.join("eval"), &Default::default()).unwrap();
+    let r = &reports[0];
+    let names: Vec<&str> = r.decoders.iter().map(|a| a.decoder.as_str()).collect();
+    assert_eq!(names, ["sample", "em-inf", "adaptive-temperature", "tree"]);
+    let all = r.sources.last().unwrap();
+    let sample = &r.decoders[0];
+    assert!(
+        (sample.mean_accuracy - all.mean_at_n).abs() < 1e-12,
+        "sample arm = sampled eval"
+    );
+    assert!((sample.pass_at_k[&2] - all.pass_at_k[&2]).abs() < 1e-12);
+    assert_eq!(sample.completions_per_problem, 6.0);
+    let tree = &r.decoders[3];
+    assert!(tree.completions_per_problem >= 1.0 && tree.completions_per_problem <= 6.0);
+    assert!(
+        tree.options["tau"]["value"].is_number(),
+        "τ calibrated: {}",
+        tree.options
+    );
+    assert!(r.decoders[1].processor_iterations_per_token >= 0.0 && r.decoders[2].processor_iterations_per_token >= 1.0);
+    for a in &r.decoders {
+        for v in [a.mean_accuracy, a.vote_accuracy]
+            .into_iter()
+            .chain(a.pass_at_k.values().copied())
+        {
+            assert!((0.0..=1.0).contains(&v), "{}: {v}", a.decoder);
+        }
+        for v in a.auroc.values().flatten().chain(a.auroc_predictive_entropy.iter()) {
+            assert!((0.0..=1.0).contains(v));
+        }
+        assert!(a.decoded_tokens_per_problem > 0.0 && a.forward_passes > 0);
+    }
+    let md = std::fs::read_to_string(dir.join("eval").join(&targets[0].label).join("report.md")).unwrap();
+    assert!(md.contains("## Decoders as arms") && md.contains("| tree |"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -72,12 +72,13 @@ fn advantages_match_trl() {
         ("batch", ScaleRewards::Batch),
         ("none", ScaleRewards::None),
     ] {
-        let ours = advantages::compute(AdvantageEstimator::Grpo, &f.rewards, g, scale, 1e-4);
+        let groups = advantages::uniform_groups(f.rewards.len(), g);
+        let ours = advantages::compute(AdvantageEstimator::Grpo, &f.rewards, &groups, scale, 1e-4);
         for (a, b) in ours.iter().zip(&f.advantages[name]) {
             assert!((a - b).abs() < ADV_TOL, "{name}: {a} vs {b}");
         }
     }
-    let ours = advantages::rloo(&f.rewards, g);
+    let ours = advantages::rloo(&f.rewards, &advantages::uniform_groups(f.rewards.len(), g));
     for (a, b) in ours.iter().zip(&f.advantages["rloo"]) {
         assert!((a - b).abs() < 1e-12, "rloo: {a} vs {b}");
     }

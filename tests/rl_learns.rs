@@ -59,7 +59,8 @@ fn grpo_raises_a_toy_reward() {
             .map(|c| c.tokens.iter().filter(|&&t| t == TARGET).count() as f64 / c.tokens.len() as f64)
             .collect();
         freq.push(rewards.iter().sum::<f64>() / rewards.len() as f64);
-        let adv = advantages::compute(AdvantageEstimator::Grpo, &rewards, g, ScaleRewards::Group, 1e-4);
+        let groups = advantages::uniform_groups(rewards.len(), g);
+        let adv = advantages::compute(AdvantageEstimator::Grpo, &rewards, &groups, ScaleRewards::Group, 1e-4);
         let ps: Vec<&[u32]> = out.iter().map(|c| prompts[c.prompt_index].as_slice()).collect();
         let cs: Vec<&[u32]> = out.iter().map(|c| c.tokens.as_slice()).collect();
         let b = rl_batch::<Cpu>(&ps, &cs, &vec![true; cs.len()], &device);

@@ -7,7 +7,7 @@ use entrl_rewards::selection::{
 };
 use entrl_rewards::signals::{burst_count, population_variance, rebound_count};
 use entrl_rewards::stats::{auroc, maj_at_k, pass_at_k};
-use entrl_rewards::{EdisParams, Signal, Signals, Trajectory};
+use entrl_rewards::{DeepConfParams, EdisParams, Signal, SignalParams, Signals, Trajectory, token_confidence};
 use serde_json::Value;
 
 fn fixture() -> Value {
@@ -72,12 +72,29 @@ fn trajectory_signals_match_numpy() {
             c["variance"].as_f64().unwrap(),
             &format!("case {i} variance"),
         );
+        // DeepConf: token confidence from each position's top-k log-probs
+        let conf: Vec<f32> = c["top_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| token_confidence(&f32s(t)))
+            .collect();
+        let dc = &c["deepconf"];
+        let params = SignalParams {
+            edis: p,
+            deepconf: DeepConfParams {
+                window: dc["window"].as_u64().unwrap() as usize,
+                tail: dc["tail"].as_u64().unwrap() as usize,
+                bottom_percent: dc["bottom_percent"].as_u64().unwrap() as u32,
+            },
+        };
         let t = Trajectory {
             entropies: &h,
             logprobs: &lp,
             self_certainty: &sc,
+            confidence: &conf,
         };
-        let ours = Signals::of(&t, &p);
+        let ours = Signals::of(&t, &params);
         for s in Signal::ALL {
             close(
                 ours.get(s),
@@ -87,8 +104,9 @@ fn trajectory_signals_match_numpy() {
         }
     }
     println!(
-        "{} trajectories: bursts, rebounds, variance and 5 signals equal numpy's",
-        cases.len()
+        "{} trajectories: bursts, rebounds, variance and {} signals equal the reference's",
+        cases.len(),
+        Signal::ALL.len()
     );
 }
 

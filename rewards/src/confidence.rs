@@ -1,4 +1,4 @@
-//! DeepConf trace confidence (Fu et al., arXiv 2508.15260; METHODS §10) from the top-k log-probs
+//! DeepConf trace confidence (Fu et al., arXiv 2508.15260; METHODS §7) from the top-k log-probs
 //! a rollout records for every generated token.
 //!
 //! * token confidence `C_t = −(1/k) Σ_{j≤k} ln P_t(j)` over the k returned log-probs (larger =

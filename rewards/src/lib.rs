@@ -11,6 +11,7 @@ pub mod selection;
 pub mod signals;
 pub mod stats;
 
+pub use confidence::{DeepConfParams, TraceConfidence, token_confidence};
 pub use extract::{Extractor, answers_equal, extract_boxed, extract_hash, extract_last_number, parse_number};
 pub use reward::{RewardFn, RewardSet, Scored, overlong_penalty};
-pub use signals::{EdisParams, Signal, Signals, Trajectory};
+pub use signals::{EdisParams, Signal, SignalParams, Signals, Trajectory};

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::confidence::{DeepConfParams, TraceConfidence};
+
 /// EDIS hyperparameters. The paper gives the thresholds (App. E, Qwen2.5-Math-1.5B) but not `w`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -84,7 +86,18 @@ pub fn max_value(h: &[f32]) -> f64 {
     h.iter().map(|&x| x as f64).fold(0.0f64, f64::max)
 }
 
-/// A completion's recorded per-token values (all of length T).
+/// Everything the signals are computed with.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalParams {
+    /// EDIS window and thresholds.
+    pub edis: EdisParams,
+    /// DeepConf window, tail and bottom share.
+    pub deepconf: DeepConfParams,
+}
+
+/// A completion's recorded per-token values (all of length T; `confidence` is empty when no
+/// top-k log-probs were recorded).
 #[derive(Debug, Clone, Copy)]
 pub struct Trajectory<'a> {
     /// `H_t` (nats).
@@ -93,6 +106,8 @@ pub struct Trajectory<'a> {
     pub logprobs: &'a [f32],
     /// Per-token self-certainty `KL(U‖p_t) = −ln V − (1/V) Σ_v ln p_t[v]`.
     pub self_certainty: &'a [f32],
+    /// Per-token DeepConf confidence `C_t = −mean of the top-k log-probs`.
+    pub confidence: &'a [f32],
 }
 
 /// A per-completion confidence signal.
@@ -109,16 +124,28 @@ pub enum Signal {
     Nll,
     /// Largest token entropy (lower = more confident).
     MaxEntropy,
+    /// DeepConf mean token confidence (higher = more confident).
+    ConfMean,
+    /// DeepConf lowest group (sliding-window) confidence (higher = more confident).
+    ConfLowestGroup,
+    /// DeepConf mean of the bottom 10% group confidences (higher = more confident).
+    ConfBottomGroups,
+    /// DeepConf tail confidence (higher = more confident).
+    ConfTail,
 }
 
 impl Signal {
     /// Every signal, in report (= declaration) order.
-    pub const ALL: [Signal; 5] = [
+    pub const ALL: [Signal; 9] = [
         Signal::Edis,
         Signal::MeanEntropy,
         Signal::SelfCertainty,
         Signal::Nll,
         Signal::MaxEntropy,
+        Signal::ConfMean,
+        Signal::ConfLowestGroup,
+        Signal::ConfBottomGroups,
+        Signal::ConfTail,
     ];
 
     /// Name in metrics and reports.
@@ -129,22 +156,34 @@ impl Signal {
             Self::SelfCertainty => "self_certainty",
             Self::Nll => "nll",
             Self::MaxEntropy => "max_entropy",
+            Self::ConfMean => "conf_mean",
+            Self::ConfLowestGroup => "conf_lowest_group",
+            Self::ConfBottomGroups => "conf_bottom_groups",
+            Self::ConfTail => "conf_tail",
         }
     }
 
     /// Whether a larger value means "more likely correct".
     pub fn higher_is_better(self) -> bool {
-        matches!(self, Self::SelfCertainty)
+        matches!(
+            self,
+            Self::SelfCertainty | Self::ConfMean | Self::ConfLowestGroup | Self::ConfBottomGroups | Self::ConfTail
+        )
     }
 
     /// The signal's value on one trajectory.
-    pub fn compute(self, t: &Trajectory, p: &EdisParams) -> f64 {
+    pub fn compute(self, t: &Trajectory, p: &SignalParams) -> f64 {
+        let conf = || TraceConfidence::of(t.confidence, &p.deepconf);
         match self {
-            Self::Edis => edis(t.entropies, p),
+            Self::Edis => edis(t.entropies, &p.edis),
             Self::MeanEntropy => mean(t.entropies),
             Self::SelfCertainty => mean(t.self_certainty),
             Self::Nll => -mean(t.logprobs),
             Self::MaxEntropy => max_value(t.entropies),
+            Self::ConfMean => conf().mean,
+            Self::ConfLowestGroup => conf().lowest_group,
+            Self::ConfBottomGroups => conf().bottom_groups,
+            Self::ConfTail => conf().tail,
         }
     }
 
@@ -156,11 +195,11 @@ impl Signal {
 
 /// All signals of one completion, in [`Signal::ALL`] order.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Signals(pub [f64; 5]);
+pub struct Signals(pub [f64; 9]);
 
 impl Signals {
     /// Computes every signal of `t`.
-    pub fn of(t: &Trajectory, p: &EdisParams) -> Self {
+    pub fn of(t: &Trajectory, p: &SignalParams) -> Self {
         Self(Signal::ALL.map(|s| s.compute(t, p)))
     }
 
@@ -212,7 +251,8 @@ mod tests {
             entropies: &[],
             logprobs: &[],
             self_certainty: &[],
+            confidence: &[],
         };
-        assert_eq!(Signals::of(&t, &p).0, [0.0; 5]);
+        assert_eq!(Signals::of(&t, &SignalParams::default()).0, [0.0; 9]);
     }
 }

@@ -16,8 +16,9 @@ from collections import Counter
 import numpy as np
 
 OUT = pathlib.Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "signals_golden.json"
-SIGNALS = ["edis", "mean_entropy", "self_certainty", "nll", "max_entropy"]
-HIGHER_IS_BETTER = {"self_certainty"}
+CONF = ["conf_mean", "conf_lowest_group", "conf_bottom_groups", "conf_tail"]
+SIGNALS = ["edis", "mean_entropy", "self_certainty", "nll", "max_entropy"] + CONF
+HIGHER_IS_BETTER = {"self_certainty"} | set(CONF)
 
 
 def edis_parts(h, w, tb, tr):
@@ -33,16 +34,40 @@ def edis_parts(h, w, tb, tr):
     return bursts, rebounds, var, edis
 
 
-def signals(h, lp, sc, w, tb, tr):
+def deepconf(top, window, tail, bottom_percent):
+    """DeepConf (arXiv 2508.15260) as in facebookresearch/deepconf's utils, windows scaled:
+    C_t = -mean(returned top-k log-probs) (rounded to float32, as recorded); windows of n tokens,
+    stride 1 (one window of all when T < n); n or tail = 0 means min(2048, max(1, ceil(T/8)))."""
+    T = len(top)
+    if T == 0:
+        return {k: 0.0 for k in CONF}
+    C = [float(np.float32(-(sum(float(x) for x in t) / len(t)))) if len(t) else 0.0 for t in top]
+    auto = min(2048, max(1, math.ceil(T / 8)))
+    n = window or auto
+    tl = min(T, tail or auto)
+    mean = lambda xs: sum(xs) / len(xs)
+    groups = [mean(C)] if T < n else [mean(C[i:i + n]) for i in range(T - n + 1)]
+    keep = max(1, len(groups) * bottom_percent // 100)
+    return {
+        "conf_mean": mean(C),
+        "conf_lowest_group": min(groups),
+        "conf_bottom_groups": mean(sorted(groups)[:keep]),
+        "conf_tail": mean(C[T - tl:]),
+    }
+
+
+def signals(h, lp, sc, w, tb, tr, top=(), window=0, tail=0, bottom_percent=10):
     _, _, _, e = edis_parts(h, w, tb, tr)
     m = lambda x: float(np.mean(np.asarray(x, dtype=np.float64))) if len(x) else 0.0
-    return {
+    out = {
         "edis": e,
         "mean_entropy": m(h),
         "self_certainty": m(sc),
         "nll": -m(lp),
         "max_entropy": float(np.max(np.asarray(h, dtype=np.float64))) if len(h) else 0.0,
     }
+    out.update(deepconf(list(top), window, tail, bottom_percent))
+    return out
 
 
 def spiky(rng, T):
@@ -61,21 +86,26 @@ def trajectory_cases(rng):
     cases = []
     shapes = [(0, 8), (1, 8), (2, 1), (5, 8), (8, 8), (9, 8), (3, 4)]
     shapes += [(int(rng.integers(10, 80)), int(w)) for w in [1, 4, 8, 16] for _ in range(4)]
-    for T, w in shapes:
+    for i, (T, w) in enumerate(shapes):
         h = spiky(rng, T)
         lp = -rng.exponential(0.7, T).astype(np.float32)
         sc = rng.uniform(0.5, 9.0, T).astype(np.float32)
         tb, tr = 1.36, 1.33
         b, r, var, e = edis_parts(h, w, tb, tr)
+        k = [1, 5, 20][i % 3]
+        top = [f32list(-np.sort(rng.exponential(1.5, k))) for _ in range(T)]  # most likely first
+        dc = {"window": [0, 3, 16][i % 3], "tail": [0, 5][i % 2], "bottom_percent": [10, 50][i % 2]}
         cases.append({
             "entropies": f32list(h), "logprobs": f32list(lp), "self_certainty": f32list(sc),
+            "top_logprobs": top, "deepconf": dc,
             "window": w, "tau_burst": tb, "tau_rebound": tr,
             "bursts": b, "rebounds": r, "variance": var,
-            "signals": signals(h, lp, sc, w, tb, tr),
+            "signals": signals(h, lp, sc, w, tb, tr, top, **dc),
         })
     const = np.full(20, 1.7, dtype=np.float32)
     b, r, var, e = edis_parts(const, 8, 1.36, 1.33)
     cases.append({"entropies": f32list(const), "logprobs": [0.0] * 20, "self_certainty": [1.0] * 20,
+                  "top_logprobs": [], "deepconf": {"window": 0, "tail": 0, "bottom_percent": 10},
                   "window": 8, "tau_burst": 1.36, "tau_rebound": 1.33, "bursts": b, "rebounds": r,
                   "variance": var, "signals": signals(const, [0.0] * 20, [1.0] * 20, 8, 1.36, 1.33)})
     return cases

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod model;
 pub mod objectives;
 pub mod plots;
+pub mod record;
 pub mod rollout;
 pub mod scoring;
 pub mod sweep;

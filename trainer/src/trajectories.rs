@@ -9,94 +9,26 @@
 //! |---|---|---|---|
 //! | `offsets` | I64 | [n+1] | completion i's tokens are `offsets[i]..offsets[i+1]` |
 //! | `tokens` | U32 | [Σ T] | generated ids |
-//! | `entropies`, `logprobs`, `self_certainty` | F32 | [Σ T] | per-token values (raw T=1 distribution) |
+//! | `entropies`, `logprobs`, `self_certainty`, `confidence` | F32 | [Σ T] | per-token values (raw T=1 distribution; `confidence` is DeepConf's C_t) |
+//! | `top_ids`, `top_logprobs` | U32, F32 | [Σ T, k] | the k most likely tokens per position and their log-probs (k = metadata `top_k`, 0 when not recorded) |
 //! | `prompt_index`, `sample_index` | I64 | [n] | which problem (data index) and which sample |
 //! | `reward`, `advantage`, `weight` | F64 | [n] | total reward; advantage used (0 if unused); EDIS weight (1 if none) |
 //! | `correct`, `kept`, `truncated` | U8 | [n] | verdict; used in the update; hit the length limit |
-//! | `signals` | F64 | [n, 5] | `edis, mean_entropy, self_certainty, nll, max_entropy` |
+//! | `signals` | F64 | [n, 9] | `edis, mean_entropy, self_certainty, nll, max_entropy, conf_mean, conf_lowest_group, conf_bottom_groups, conf_tail` |
 //!
-//! Metadata: `format = entrl-trajectories/1`, `kind` (train/eval), `step`, `label`, the EDIS
-//! parameters used, and `signals` (the column names).
+//! Metadata: `format = entrl-trajectories/1`, `kind` (train/eval), `step`, `label`, the EDIS and
+//! DeepConf parameters used (`edis`, `deepconf`), `top_k`, and `signals` (the column names).
+//! Files written before the top-k columns existed read with empty top-k and confidence.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use entrl_rewards::{EdisParams, Signal, Signals, Trajectory};
+use entrl_rewards::{Signal, SignalParams, Signals};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::{Map, Value, json};
 
-use crate::rollout::{Completion, FinishReason};
-
-/// One completion as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    /// Problem index in its source (training cursor position or held-out index).
-    pub prompt_index: u64,
-    /// Sample within the prompt's group.
-    pub sample_index: u64,
-    /// Generated ids.
-    pub tokens: Vec<u32>,
-    /// Per-token entropy (nats).
-    pub entropies: Vec<f32>,
-    /// Per-token log-prob of the sampled token.
-    pub logprobs: Vec<f32>,
-    /// Per-token self-certainty.
-    pub self_certainty: Vec<f32>,
-    /// Total reward.
-    pub reward: f64,
-    /// Verifier verdict.
-    pub correct: bool,
-    /// Used in the update.
-    pub kept: bool,
-    /// Ended by the length limit.
-    pub truncated: bool,
-    /// Advantage used in the loss (0 when not used).
-    pub advantage: f64,
-    /// EDIS advantage weight (1 when none).
-    pub weight: f64,
-    /// Signals in [`Signal::ALL`] order.
-    pub signals: Signals,
-}
-
-impl Record {
-    /// A record of `c` with its signals computed under `edis`.
-    pub fn new(c: &Completion, prompt_index: u64, reward: f64, correct: bool, edis: &EdisParams) -> Self {
-        Self {
-            prompt_index,
-            sample_index: c.sample_index as u64,
-            tokens: c.tokens.clone(),
-            entropies: c.entropies.clone(),
-            logprobs: c.logprobs.clone(),
-            self_certainty: c.self_certainty.clone(),
-            reward,
-            correct,
-            kept: false,
-            truncated: c.finish_reason == FinishReason::Length,
-            advantage: 0.0,
-            weight: 1.0,
-            signals: Signals::of(&trajectory(c), edis),
-        }
-    }
-
-    /// The record's per-token values as a signal input.
-    pub fn trajectory(&self) -> Trajectory<'_> {
-        Trajectory {
-            entropies: &self.entropies,
-            logprobs: &self.logprobs,
-            self_certainty: &self.self_certainty,
-        }
-    }
-}
-
-/// The per-token values of a completion as a signal input.
-pub fn trajectory(c: &Completion) -> Trajectory<'_> {
-    Trajectory {
-        entropies: &c.entropies,
-        logprobs: &c.logprobs,
-        self_certainty: &c.self_certainty,
-    }
-}
+pub use crate::record::Record;
 
 /// A file's header.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,8 +39,8 @@ pub struct Header {
     pub step: u64,
     /// Evaluation label (`initial`, `final`, ...) or empty.
     pub label: String,
-    /// EDIS parameters the signals were computed with.
-    pub edis: EdisParams,
+    /// Parameters the signals were computed with.
+    pub signals: SignalParams,
 }
 
 /// File name of a step's artifact inside `RUN_DIR/trajectories/`.
@@ -133,6 +65,7 @@ pub fn write(dir: &Path, h: &Header, records: &[Record]) -> anyhow::Result<PathB
         offsets.push(offsets.last().unwrap() + r.tokens.len() as i64);
     }
     let total = *offsets.last().unwrap() as usize;
+    let k = top_k(records);
     let flat_f32 =
         |f: fn(&Record) -> &Vec<f32>| bytes(records.iter().flat_map(|r| f(r).iter().copied()), f32::to_le_bytes);
     let col_f64 = |f: fn(&Record) -> f64| bytes(records.iter().map(f), f64::to_le_bytes);
@@ -158,6 +91,19 @@ pub fn write(dir: &Path, h: &Header, records: &[Record]) -> anyhow::Result<PathB
             Dtype::F32,
             vec![total],
             flat_f32(|r| &r.self_certainty),
+        ),
+        ("confidence", Dtype::F32, vec![total], confidence_column(records, total)),
+        (
+            "top_ids",
+            Dtype::U32,
+            vec![total, k],
+            top_column(records, k, |e| e.0.to_le_bytes()),
+        ),
+        (
+            "top_logprobs",
+            Dtype::F32,
+            vec![total, k],
+            top_column(records, k, |e| e.1.to_le_bytes()),
         ),
         ("prompt_index", Dtype::I64, vec![n], col_i64(|r| r.prompt_index)),
         ("sample_index", Dtype::I64, vec![n], col_i64(|r| r.sample_index)),
@@ -187,7 +133,9 @@ pub fn write(dir: &Path, h: &Header, records: &[Record]) -> anyhow::Result<PathB
         ("kind".to_string(), h.kind.clone()),
         ("step".to_string(), h.step.to_string()),
         ("label".to_string(), h.label.clone()),
-        ("edis".to_string(), serde_json::to_string(&h.edis)?),
+        ("edis".to_string(), serde_json::to_string(&h.signals.edis)?),
+        ("deepconf".to_string(), serde_json::to_string(&h.signals.deepconf)?),
+        ("top_k".to_string(), k.to_string()),
         ("signals".to_string(), signals.join(",")),
     ]);
     let path = dir.join(file_name(&h.kind, h.step, &h.label));
@@ -196,6 +144,38 @@ pub fn write(dir: &Path, h: &Header, records: &[Record]) -> anyhow::Result<PathB
         .map_err(|e| anyhow::anyhow!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
+}
+
+/// The top-k width shared by every recorded position (the smallest, so the table is rectangular;
+/// 0 when any position has none).
+fn top_k(records: &[Record]) -> usize {
+    records
+        .iter()
+        .flat_map(|r| r.top_logprobs.iter().map(Vec::len))
+        .min()
+        .unwrap_or(0)
+}
+
+/// `[Σ T, k]` bytes of the first k (id, log-prob) pairs of every position.
+fn top_column<const N: usize>(records: &[Record], k: usize, f: fn(&(u32, f32)) -> [u8; N]) -> Vec<u8> {
+    if k == 0 {
+        return vec![];
+    }
+    let pairs = records
+        .iter()
+        .flat_map(|r| r.top_logprobs.iter().flat_map(|t| t[..k].iter()));
+    pairs.flat_map(f).collect()
+}
+
+/// `[Σ T]` bytes of the token confidences (0 where a record has none).
+fn confidence_column(records: &[Record], total: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(total * 4);
+    for r in records {
+        for t in 0..r.tokens.len() {
+            out.extend(r.confidence.get(t).copied().unwrap_or(0.0).to_le_bytes());
+        }
+    }
+    out
 }
 
 fn column<T, const N: usize>(st: &SafeTensors, name: &str, dt: Dtype, f: fn([u8; N]) -> T) -> anyhow::Result<Vec<T>> {
@@ -225,8 +205,18 @@ pub fn read(path: &Path) -> anyhow::Result<(Header, Vec<Record>)> {
             .parse()
             .with_context(|| format!("{}: metadata 'step'", ctx()))?,
         label: get("label"),
-        edis: serde_json::from_str(&get("edis")).with_context(|| format!("{}: metadata 'edis'", ctx()))?,
+        signals: SignalParams {
+            edis: serde_json::from_str(&get("edis")).with_context(|| format!("{}: metadata 'edis'", ctx()))?,
+            deepconf: match meta.get("deepconf") {
+                Some(d) => serde_json::from_str(d).with_context(|| format!("{}: metadata 'deepconf'", ctx()))?,
+                None => Default::default(),
+            },
+        },
     };
+    let k: usize = meta
+        .get("top_k")
+        .map_or(Ok(0), |v| v.parse())
+        .with_context(|| format!("{}: metadata 'top_k'", ctx()))?;
     let st = SafeTensors::deserialize(&buf).map_err(|e| anyhow::anyhow!("{}: {e}", ctx()))?;
     let rd = || -> anyhow::Result<Vec<Record>> {
         let offsets = column(&st, "offsets", Dtype::I64, i64::from_le_bytes)?;
@@ -243,10 +233,21 @@ pub fn read(path: &Path) -> anyhow::Result<(Header, Vec<Record>)> {
         let kept = column(&st, "kept", Dtype::U8, u8::from_le_bytes)?;
         let trunc = column(&st, "truncated", Dtype::U8, u8::from_le_bytes)?;
         let sig = column(&st, "signals", Dtype::F64, f64::from_le_bytes)?;
+        let (conf, top) = if k > 0 {
+            let ids = column(&st, "top_ids", Dtype::U32, u32::from_le_bytes)?;
+            let lps = column(&st, "top_logprobs", Dtype::F32, f32::from_le_bytes)?;
+            let conf = column(&st, "confidence", Dtype::F32, f32::from_le_bytes)?;
+            (conf, ids.into_iter().zip(lps).collect::<Vec<_>>())
+        } else {
+            (vec![], vec![])
+        };
         let n = offsets.len().saturating_sub(1);
-        let k = Signal::ALL.len();
-        if [pi.len(), si.len(), reward.len(), correct.len(), kept.len()] != [n; 5] || sig.len() != n * k {
+        let ns = Signal::ALL.len();
+        if [pi.len(), si.len(), reward.len(), correct.len(), kept.len()] != [n; 5] || sig.len() != n * ns {
             bail!("inconsistent column lengths");
+        }
+        if k > 0 && (conf.len() != ent.len() || top.len() != ent.len() * k) {
+            bail!("top-k columns do not match the per-token arrays");
         }
         if offsets.windows(2).any(|w| w[1] < w[0]) || offsets.last().copied().unwrap_or(0) as usize != ent.len() {
             bail!("offsets do not cover the per-token arrays");
@@ -260,14 +261,20 @@ pub fn read(path: &Path) -> anyhow::Result<(Header, Vec<Record>)> {
                     tokens: tokens[r.clone()].to_vec(),
                     entropies: ent[r.clone()].to_vec(),
                     logprobs: lp[r.clone()].to_vec(),
-                    self_certainty: sc[r].to_vec(),
+                    self_certainty: sc[r.clone()].to_vec(),
+                    confidence: if k > 0 { conf[r.clone()].to_vec() } else { vec![] },
+                    top_logprobs: if k > 0 {
+                        r.map(|t| top[t * k..(t + 1) * k].to_vec()).collect()
+                    } else {
+                        vec![]
+                    },
                     reward: reward[i],
                     correct: correct[i] != 0,
                     kept: kept[i] != 0,
                     truncated: trunc[i] != 0,
                     advantage: adv[i],
                     weight: weight[i],
-                    signals: Signals(sig[i * k..(i + 1) * k].try_into().expect("k signals")),
+                    signals: Signals(sig[i * ns..(i + 1) * ns].try_into().expect("all signals")),
                 }
             })
             .collect())

@@ -168,6 +168,9 @@ fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()
             let mut v = serde_json::to_value(c)?;
             v["prompt"] = serde_json::json!(a.prompts[c.prompt_index]);
             v["text"] = serde_json::json!(text);
+            if let Decoder::Tree(t) = &decoder {
+                v["weight"] = serde_json::json!(decoding::tree::leaf_weight(c, t.leaf_weight));
+            }
             println!("{}", serde_json::to_string(&v)?);
         } else {
             let mean_h = c.entropies.iter().sum::<f32>() / c.entropies.len().max(1) as f32;
@@ -221,7 +224,7 @@ fn print_trees(
             .iter()
             .filter(|c| c.prompt_index == p)
             .map(|c| {
-                let text = tok.decode(&c.tokens, true);
+                let text = tok.decode(&c.tokens, false);
                 let ans = entrl_rewards::extract::Extractor::Auto.extract(&text);
                 (
                     ans.map(|s| entrl_rewards::selection::answer_key(&s)),

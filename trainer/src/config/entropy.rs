@@ -1,7 +1,7 @@
 //! The `[entropy]` section: every entropy term and entropy-dynamics hook of a run (METHODS §1, §3).
 //! Values the papers leave open are keys here, with docs/METHODS.md's assumed defaults.
 
-use entrl_rewards::EdisParams;
+use entrl_rewards::{DeepConfParams, EdisParams, SignalParams};
 use serde::{Deserialize, Serialize};
 
 use crate::objectives::EntropyLoss;
@@ -77,6 +77,12 @@ pub struct EntropySection {
     pub top_entropy_quantile: f64,
     /// EDIS window and thresholds; used for every EDIS value of the run (metrics, filter, weights).
     pub edis: EdisParams,
+    /// DeepConf window and tail (0 = ⌈T/8⌉) and bottom-group share.
+    pub deepconf: DeepConfParams,
+    /// Top-k log-probs recorded for every generated token of training and evaluation rollouts
+    /// (in the trajectory artifacts; DeepConf reads them). 0 saves space (the DeepConf signals are
+    /// then 0).
+    pub top_logprobs: usize,
     /// EDIS sequence filtering.
     pub filter: EdisFilter,
     /// EDIS advantage weighting.
@@ -94,6 +100,8 @@ impl Default for EntropySection {
             coef: 0.0,
             top_entropy_quantile: 1.0,
             edis: EdisParams::default(),
+            deepconf: DeepConfParams::default(),
+            top_logprobs: 20,
             filter: EdisFilter::default(),
             weight: EdisWeight::default(),
             trajectories: true,
@@ -108,6 +116,14 @@ impl EntropySection {
             ((g as f64 * self.filter.oversample).ceil() as usize).max(g)
         } else {
             g
+        }
+    }
+
+    /// The parameters every signal of the run is computed with.
+    pub fn signal_params(&self) -> SignalParams {
+        SignalParams {
+            edis: self.edis,
+            deepconf: self.deepconf,
         }
     }
 
@@ -133,6 +149,13 @@ impl EntropySection {
         f("top_entropy_quantile", self.top_entropy_quantile, 1e-6, 1.0)?;
         f("edis.tau_burst", self.edis.tau_burst, 0.0, 100.0)?;
         f("edis.tau_rebound", self.edis.tau_rebound, 0.0, 100.0)?;
+        f(
+            "deepconf.bottom_percent",
+            self.deepconf.bottom_percent as f64,
+            1.0,
+            100.0,
+        )?;
+        f("top_logprobs", self.top_logprobs as f64, 0.0, 1000.0)?;
         f("filter.oversample", self.filter.oversample, 1.0, 16.0)?;
         f("weight.alpha", self.weight.alpha, 1e-3, 1e3)?;
         f("weight.eps", self.weight.eps, 0.0, 1.0)?;

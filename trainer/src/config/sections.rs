@@ -372,6 +372,12 @@ pub struct EvalSection {
     pub ks: Vec<usize>,
     /// `entrl eval`: k of the EDIS paper's best-k-of-N (pools of m·k samples; 0 = off).
     pub best_k: usize,
+    /// `entrl eval`: decoders compared as arms, each with `samples` completions per problem (a
+    /// tree: at most `samples` leaves), e.g. `[{ kind = "sample" }, { kind = "em_inf" },
+    /// { kind = "adaptive_temperature" }, { kind = "tree" }]`. Empty: no arms.
+    pub decoders: Vec<crate::decoding::Decoder>,
+    /// `entrl eval`: training problems whose greedy decodes calibrate a tree's percentile τ/δ.
+    pub calibration_problems: usize,
 }
 
 impl Default for EvalSection {
@@ -385,6 +391,8 @@ impl Default for EvalSection {
             top_p: 1.0,
             ks: vec![1, 4, 8, 16],
             best_k: 8,
+            decoders: vec![],
+            calibration_problems: 32,
         }
     }
 }
@@ -500,6 +508,9 @@ impl RunFile {
         at_least("eval.num_problems", self.eval.num_problems, 1)?;
         at_least("eval.samples", self.eval.samples, 1)?;
         range("eval.temperature", self.eval.temperature, 0.0, 10.0)?;
+        for (i, d) in self.eval.decoders.iter().enumerate() {
+            d.validate().map_err(|e| format!("key 'eval.decoders[{i}]': {e}"))?;
+        }
         range("eval.top_p", self.eval.top_p, 1e-9, 1.0)?;
         self.entropy.validate()?;
         if r.dynamic_sampling && !objective.dynamic_sampling {

@@ -1,4 +1,4 @@
-//! Adaptive temperature, EM-INF's baseline (METHODS §8): per step, the temperature `T ∈
+//! Adaptive temperature, EM-INF's baseline (METHODS §3): per step, the temperature `T ∈
 //! [t_min, t_max]` whose distribution's entropy reaches `target = max(δ, ratio·H0)`, found by
 //! bisection; skipped (T = 1) when `H0 ≤ δ`. The released processor stops when
 //! `|H(T) − target| < tol` or after `max_iter` midpoints and keeps the last midpoint. Entropies

@@ -1,4 +1,4 @@
-//! EM-INF: entropy minimisation of each step's logits at inference (METHODS §8).
+//! EM-INF: entropy minimisation of each step's logits at inference (METHODS §3).
 //!
 //! The released loop, per row: an f64 copy `z` of the step's logits `z0` and `p0 = softmax(z0)`;
 //! a fresh Adam (β = (0.9, 0.999), ε = 1e-8) on `z`; before each of at most `n_grad_steps` steps

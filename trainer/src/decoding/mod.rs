@@ -60,6 +60,19 @@ impl Decoder {
         }
     }
 
+    /// The name with the options that tell arms apart, for reports.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Sample => "sample".into(),
+            Self::EmInf(c) => format!(
+                "em-inf (threshold {}, kl {}, lr {}, {} steps)",
+                c.threshold, c.kl_weight, c.lr, c.n_grad_steps
+            ),
+            Self::AdaptiveTemperature(c) => format!("adaptive-temperature (ratio {}, δ {})", c.ratio, c.threshold),
+            Self::Tree(c) => format!("tree (b {}, N {})", c.branch, c.max_leaves),
+        }
+    }
+
     /// Checks every option; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         let prefix = |r: Result<(), String>| r.map_err(|e| format!("decoder {}: {e}", self.name()));

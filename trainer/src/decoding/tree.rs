@@ -1,4 +1,4 @@
-//! Entropy-Tree (METHODS §9): decode greedily (or by sampling) and fork a path into its top-b
+//! Entropy-Tree (METHODS §4): decode greedily (or by sampling) and fork a path into its top-b
 //! tokens where the step's entropy `H_t ≥ τ` and its importance `I_t ≥ δ`, until the tree holds
 //! `N_tree` paths; the leaves' answers give `p(a|x)` and a predictive entropy.
 //!

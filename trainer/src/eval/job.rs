@@ -96,6 +96,46 @@ pub fn resolve_targets(paths: &[PathBuf]) -> anyhow::Result<Vec<Target>> {
     Ok(out)
 }
 
+/// `eval.decoders` run as arms (none when the list is empty); a tree calibrates on the first
+/// `eval.calibration_problems` training problems.
+fn decoder_arms<B: Backend>(
+    model: &model::Transformer<B>,
+    problems: &[Problem],
+    spec: &EvalSpec,
+    run: &RunFile,
+) -> anyhow::Result<Vec<super::decoders::ArmReport>> {
+    if run.eval.decoders.is_empty() {
+        return Ok(vec![]);
+    }
+    let train = train_run::source(&run.data.train, run.seed, false)?;
+    let n_cal = train
+        .len()
+        .map_or(run.eval.calibration_problems, |l| l.min(run.eval.calibration_problems));
+    let calibration: Vec<Problem> = (0..n_cal as u64).map(|i| train.get(i)).collect();
+    let arm = super::decoders::ArmSpec {
+        n: run.eval.samples,
+        temperature: run.eval.temperature,
+        seed: run.seed,
+        ks: &run.eval.ks,
+        calibration: &calibration,
+    };
+    let mut out = vec![];
+    for d in &run.eval.decoders {
+        let t0 = std::time::Instant::now();
+        let r = super::decoders::run_arm(model, problems, spec, d, &arm);
+        tracing::info!(
+            "decoder arm {}: vote {:.3}, mean {:.3}, AUROC(PE) {:?} ({:.0} s)",
+            r.decoder,
+            r.vote_accuracy,
+            r.mean_accuracy,
+            r.auroc_predictive_entropy,
+            t0.elapsed().as_secs_f64()
+        );
+        out.push(r);
+    }
+    Ok(out)
+}
+
 /// Evaluates every target (skipping those with a finished report) and writes the combined report.
 pub fn eval_job<B: Backend>(
     run: &RunFile,
@@ -141,14 +181,15 @@ pub fn eval_job<B: Backend>(
             eos: &eos,
             max_new_tokens: run.eval.max_completion_length.unwrap_or(run.rl.max_completion_length),
             batch: 256,
-            edis: run.entropy.edis,
+            signals: run.entropy.signal_params(),
+            top_logprobs: run.entropy.top_logprobs,
         };
         let ss = SampleSpec {
             samples: run.eval.samples,
             sampling: SamplingParams {
                 temperature: run.eval.temperature,
                 top_p: run.eval.top_p,
-                top_logprobs: 0,
+                top_logprobs: run.entropy.top_logprobs,
                 ..Default::default()
             },
             seed: run.seed,
@@ -166,7 +207,7 @@ pub fn eval_job<B: Backend>(
                 kind: "eval".into(),
                 step,
                 label: label.into(),
-                edis: run.entropy.edis,
+                signals: run.entropy.signal_params(),
             };
             trajectories::write(&traj, &h, recs)?;
         }
@@ -177,8 +218,10 @@ pub fn eval_job<B: Backend>(
                 samples: run.eval.samples,
                 temperature: run.eval.temperature,
                 edis: run.entropy.edis,
+                deepconf: run.entropy.deepconf,
             },
             sources: report(&results, &ss.ks, ss.best_k),
+            decoders: decoder_arms(&model, &problems, &spec, run)?,
         };
         let title = |what: &str| {
             format!(

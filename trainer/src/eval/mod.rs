@@ -2,6 +2,7 @@
 //! ([`greedy_accuracy`], used during training); sampled evaluation with best-of-N, pass@k and
 //! signal AUROCs ([`sampled`]); and the `entrl eval` job over checkpoints ([`job`]).
 
+pub mod decoders;
 pub mod job;
 pub mod report;
 pub mod sampled;
@@ -9,7 +10,7 @@ pub mod sampled;
 use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
-use entrl_rewards::{EdisParams, RewardSet};
+use entrl_rewards::{RewardSet, SignalParams};
 
 use crate::data::{Problem, PromptFormat};
 use crate::model::Transformer;
@@ -44,8 +45,10 @@ pub struct EvalSpec<'a> {
     pub max_new_tokens: usize,
     /// Problems per generation batch.
     pub batch: usize,
-    /// EDIS parameters for the completions' signals.
-    pub edis: EdisParams,
+    /// Parameters of the completions' signals.
+    pub signals: SignalParams,
+    /// Top-k log-probs recorded per generated token.
+    pub top_logprobs: usize,
 }
 
 /// Greedy decoding of every problem (one batch per `spec.batch` problems) and its verdict.
@@ -57,14 +60,15 @@ pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem],
         eos,
         max_new_tokens,
         batch,
-        edis,
+        signals,
+        top_logprobs,
     } = *spec;
     let cfg = RolloutConfig {
         group_size: 1,
         max_new_tokens,
         sampling: SamplingParams {
             temperature: 0.0,
-            top_logprobs: 0,
+            top_logprobs,
             ..Default::default()
         },
         eos_ids: eos.to_vec(),
@@ -81,7 +85,7 @@ pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem],
             let scored = rewards.score(&text, &p.answer, c.tokens.len());
             let ok = scored.correct;
             let index = (ci * batch.max(1) + j) as u64;
-            records.push(Record::new(c, index, scored.total, ok, &edis));
+            records.push(Record::new(c, index, scored.total, ok, &signals));
             correct += usize::from(ok);
             len += c.tokens.len();
             let e = per_source.entry(p.data_source.clone()).or_default();

@@ -16,6 +16,9 @@ pub struct CheckpointReport {
     pub header: ReportHeader,
     /// Per data source, then `all`.
     pub sources: Vec<SourceReport>,
+    /// Decoders compared as arms (`eval.decoders`; empty when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decoders: Vec<super::decoders::ArmReport>,
 }
 
 fn pct(x: f64) -> String {
@@ -131,7 +134,54 @@ pub fn checkpoint_md(r: &CheckpointReport) -> String {
     for s in &r.sources {
         source_md(s, &mut out);
     }
+    if !r.decoders.is_empty() {
+        decoders_md(&r.decoders, &mut out);
+    }
     out
+}
+
+/// The decoder arms: accuracy, pass@k, calibration (AUROC of the predictive entropy and of the
+/// signals) and cost side by side.
+fn decoders_md(arms: &[super::decoders::ArmReport], out: &mut String) {
+    let ks: Vec<usize> = arms[0].pass_at_k.keys().copied().collect();
+    let _ = writeln!(
+        out,
+        "## Decoders as arms ({} problems)\n\nEach arm gives every problem N completions (a tree: at most N leaves). \
+         vote = majority (chains) or argmax of the leaf-weighted p(a|x) (tree); AUROC(PE) = AUROC of −predictive \
+         entropy for the vote being correct; cost per problem: prompt tokens prefilled and decode-step token rows.\n",
+        arms[0].problems
+    );
+    let pass_head: String = ks.iter().map(|k| format!(" pass@{k} % |")).collect();
+    let _ = writeln!(
+        out,
+        "| decoder | T | completions | mean acc % | vote % |{pass_head} PE | AUROC(PE) | AUROC edis | AUROC conf_mean | prefill tok | decode tok | fwd passes | proc it/tok |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|{}---:|---:|---:|---:|---:|---:|---:|---:|",
+        "---:|".repeat(ks.len())
+    );
+    for a in arms {
+        let pass: String = ks.iter().map(|k| format!(" {} |", pct(a.pass_at_k[k]))).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {} | {} |{pass} {:.3} | {} | {} | {} | {:.0} | {:.0} | {} | {:.2} |",
+            a.label,
+            a.temperature,
+            a.completions_per_problem,
+            pct(a.mean_accuracy),
+            pct(a.vote_accuracy),
+            a.predictive_entropy,
+            opt(a.auroc_predictive_entropy, 3),
+            opt(a.auroc.get("edis").copied().flatten(), 3),
+            opt(a.auroc.get("conf_mean").copied().flatten(), 3),
+            a.prefill_tokens_per_problem,
+            a.decoded_tokens_per_problem,
+            a.forward_passes,
+            a.processor_iterations_per_token
+        );
+    }
+    let _ = writeln!(out);
 }
 
 /// `OUT/report.md`: one row per checkpoint (all sources together).

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use burn::tensor::backend::Backend;
 use entrl_rewards::selection::{KeptK, answer_key, best_k_of_n_pools, best_of_n, borda_vote, majority_vote};
 use entrl_rewards::stats::{auroc, maj_at_k, pass_at_k};
-use entrl_rewards::{EdisParams, Extractor, RewardFn, RewardSet, Signal};
+use entrl_rewards::{DeepConfParams, EdisParams, Extractor, RewardFn, RewardSet, Signal};
 use serde::{Deserialize, Serialize};
 
 use super::{EvalSpec, greedy_accuracy};
@@ -150,7 +150,7 @@ pub fn run_problems<B: Backend>(
             for c in group {
                 let text = spec.tok.decode(&c.tokens, false);
                 let sc = spec.rewards.score(&text, &p.answer, c.tokens.len());
-                samples.push(Record::new(c, (first + k) as u64, sc.total, sc.correct, &spec.edis));
+                samples.push(Record::new(c, (first + k) as u64, sc.total, sc.correct, &spec.signals));
                 keys.push(extractor.extract(&text).map(|a| answer_key(&a)));
             }
             out.push(ProblemResult {
@@ -280,4 +280,7 @@ pub struct ReportHeader {
     pub temperature: f64,
     /// EDIS parameters.
     pub edis: EdisParams,
+    /// DeepConf parameters.
+    #[serde(default)]
+    pub deepconf: DeepConfParams,
 }

@@ -135,7 +135,10 @@ pub fn rollout_metrics(run: &RunFile, sampled: &Sampled, comps: &[&Completion]) 
     let g = run.rl.num_generations;
     m.insert(
         "frac_reward_zero_std".into(),
-        json!(advantages::frac_zero_std(&sampled.checked_rewards, g)),
+        json!(advantages::frac_zero_std(
+            &sampled.checked_rewards,
+            &advantages::uniform_groups(sampled.checked_rewards.len(), g)
+        )),
     );
     m.insert("dynamic_sampling/dropped_groups".into(), json!(sampled.dropped));
     m.insert("dynamic_sampling/rounds".into(), json!(sampled.rounds));

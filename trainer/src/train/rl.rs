@@ -88,13 +88,17 @@ pub fn rl_step<AB: AutodiffBackend>(
 /// gets its advantage and weight.
 fn advantages_of(ctx: &Ctx<impl burn::tensor::backend::Backend>, sampled: &mut Sampled) -> Vec<f64> {
     let (r, e) = (&ctx.run.rl, &ctx.run.entropy);
-    let g = r.num_generations;
     let groups = &sampled.groups;
     let rewards: Vec<f64> = groups.iter().flat_map(|gr| gr.rewards.iter().copied()).collect();
+    let ranges = advantages::consecutive(groups.iter().map(|gr| gr.rewards.len()));
     let mut adv = match e.objective.traits().advantages {
-        AdvantageSource::GroupBaseline => {
-            advantages::compute(r.advantage_estimator, &rewards, g, r.scale_rewards, r.advantage_eps)
-        }
+        AdvantageSource::GroupBaseline => advantages::compute(
+            r.advantage_estimator,
+            &rewards,
+            &ranges,
+            r.scale_rewards,
+            r.advantage_eps,
+        ),
         AdvantageSource::Zero => vec![0.0; rewards.len()],
     };
     let rec_idx: Vec<usize> = groups.iter().flat_map(|gr| gr.records.iter().copied()).collect();
@@ -104,7 +108,7 @@ fn advantages_of(ctx: &Ctx<impl burn::tensor::backend::Backend>, sampled: &mut S
             .map(|&i| sampled.records[i].signals.get(Signal::Edis))
             .collect();
         let correct: Vec<bool> = groups.iter().flat_map(|gr| gr.correct.iter().copied()).collect();
-        let w = edis_weights(&edis, &correct, g, e.weight.alpha, e.weight.eps);
+        let w = edis_weights(&edis, &correct, r.num_generations, e.weight.alpha, e.weight.eps);
         for ((a, wi), &i) in adv.iter_mut().zip(&w).zip(&rec_idx) {
             *a *= wi;
             sampled.records[i].weight = *wi;

@@ -70,7 +70,7 @@ pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_s
         temperature: r.temperature,
         top_p: r.top_p,
         top_k: r.top_k,
-        top_logprobs: 0,
+        top_logprobs: e.top_logprobs,
         ..Default::default()
     };
     let mut s = Sampled {
@@ -118,8 +118,13 @@ pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_s
                 .collect();
             let base = s.records.len();
             for (j, c) in comps.iter().enumerate() {
-                s.records
-                    .push(Record::new(c, first + k as u64, rewards[j], scored[j].correct, &e.edis));
+                s.records.push(Record::new(
+                    c,
+                    first + k as u64,
+                    rewards[j],
+                    scored[j].correct,
+                    &e.signal_params(),
+                ));
             }
             let kept: Vec<usize> = if e.filter.enabled {
                 let edis: Vec<f64> = (0..comps.len())

@@ -131,7 +131,8 @@ impl<AB: AutodiffBackend> Trainer<AB> {
                 .max_completion_length
                 .unwrap_or(ctx.run.rl.max_completion_length),
             batch: 256,
-            edis: ctx.run.entropy.edis,
+            signals: ctx.run.entropy.signal_params(),
+            top_logprobs: ctx.run.entropy.top_logprobs,
         };
         let r = greedy_accuracy(&self.model().valid(), &ctx.eval, &spec);
         let mut m = Map::new();
@@ -154,7 +155,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
                 kind: "eval".into(),
                 step,
                 label: label.into(),
-                edis: ctx.run.entropy.edis,
+                signals: ctx.run.entropy.signal_params(),
             };
             crate::trajectories::write(&ctx.run.output_dir.join("trajectories"), &header, &r.records)?;
         }
@@ -259,7 +260,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             kind: "train".into(),
             step: self.state.global_step,
             label: String::new(),
-            edis: e.edis,
+            signals: e.signal_params(),
         };
         let dir = self.ctx.run.output_dir.join("trajectories");
         if let Err(err) = crate::trajectories::write(&dir, &h, records) {
