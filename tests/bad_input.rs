@@ -62,6 +62,24 @@ fn config_errors_name_the_key() {
         let e = RunFile::parse(&good, "x", &[set.into()]).unwrap_err().to_string();
         assert!(e.contains("eval.decoders[") && e.contains(what), "{set}: {e}");
     }
+    // entropy controls
+    for (set, what) in [
+        (
+            "entropy.cov_control={kind=\"clip_cov\", ratio=0.0}",
+            "entropy.cov_control.ratio",
+        ),
+        ("entropy.cov_control={kind=\"clip_cov\", lb=5.0, ub=1.0}", "lb < ub"),
+        (
+            "entropy.cov_control={kind=\"kl_cov\", coef=-1.0}",
+            "entropy.cov_control.coef",
+        ),
+        ("entropy.cov_control={kind=\"kl_kov\"}", "unknown variant"),
+        ("entropy.adaptive={target=0.2}", "entropy.regularizer"),
+        ("entropy.adaptive={target=0.2, min=0.5, max=0.1}", "entropy.adaptive"),
+    ] {
+        let e = RunFile::parse(&good, "x", &[set.into()]).unwrap_err().to_string();
+        assert!(e.contains("entropy.") && e.contains(what), "{set}: {e}");
+    }
     assert!(!out.exists(), "no run directory may be created for a bad config");
 }
 

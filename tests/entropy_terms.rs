@@ -69,6 +69,7 @@ fn loss(s: &Setup, model: &Transformer<CpuTrain>, pg_weight: f64, coef: f64) -> 
             epsilon_high: 0.2,
             beta: 0.0,
             max_completion_length: 6,
+            cov_control: Default::default(),
         },
         temperature: 1.0,
         num_iterations: 1,
@@ -77,6 +78,8 @@ fn loss(s: &Setup, model: &Transformer<CpuTrain>, pg_weight: f64, coef: f64) -> 
         lr: 0.0,
         entropy_coef: coef,
         top_entropy_quantile: 1.0,
+        adaptive_entropy: None,
+        seed: 0,
     };
     let norm = Normalizer {
         total_sequences: n,

@@ -149,6 +149,9 @@ fn decoder_arms_in_one_report() {
         assert!(a.decoded_tokens_per_problem > 0.0 && a.forward_passes > 0);
     }
     let md = std::fs::read_to_string(dir.join("eval").join(&targets[0].label).join("report.md")).unwrap();
-    assert!(md.contains("## Decoders as arms") && md.contains("| tree |"));
+    assert!(
+        md.contains("## Decoders as arms") && md.contains("| tree (b 2, N 6) |"),
+        "{md}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -97,6 +97,7 @@ fn cfg(c: &Case, t: usize) -> PolicyLossConfig {
         epsilon_high: c.epsilon_high,
         beta: c.beta,
         max_completion_length: t,
+        cov_control: Default::default(),
     }
 }
 
@@ -153,6 +154,7 @@ fn tensor_loss_and_gradient_match_trl() {
             t1(&f.advantages[&c.advantages]),
             &cfg(c, t),
             &norm,
+            entrl::objectives::policy_loss::CovLoss::none(),
         );
         let loss = out.loss.clone().into_scalar() as f64;
         let grads = out.loss.backward();
@@ -185,6 +187,7 @@ fn kl_is_nonnegative_and_zero_at_the_reference() {
         epsilon_high: 0.2,
         beta: 1.0,
         max_completion_length: 6,
+        cov_control: Default::default(),
     };
     let zero_adv = vec![0.0; f.logps.len()];
     let same = reference::policy_loss(&f.logps, &f.logps, Some(&f.logps), &f.mask, &zero_adv, &c);
@@ -205,6 +208,7 @@ fn kl_is_nonnegative_and_zero_at_the_reference() {
         t1(&zero_adv),
         &c,
         &norm,
+        entrl::objectives::policy_loss::CovLoss::none(),
     );
     assert_eq!(out.kl_sum, 0.0);
 }
@@ -222,6 +226,7 @@ fn micro_batches_add_up_to_the_full_batch() {
             epsilon_high: 0.28,
             beta: 0.04,
             max_completion_length: 6,
+            cov_control: Default::default(),
         };
         let full = reference::policy_loss(&f.logps, &f.old_logps, Some(&f.ref_logps), &f.mask, adv, &c).loss;
         let norm = Normalizer {
@@ -241,6 +246,7 @@ fn micro_batches_add_up_to_the_full_batch() {
                 t1(&adv[r]),
                 &c,
                 &norm,
+                entrl::objectives::policy_loss::CovLoss::none(),
             );
             sum += out.loss.into_scalar() as f64;
         }

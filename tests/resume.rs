@@ -41,6 +41,11 @@ beta = 0.04
 num_iterations = 2
 micro_batch_size = 6
 loss_type = "grpo"
+[entropy]
+regularizer = "bonus"
+coef = 0.01
+adaptive = {{ target = 0.4, delta = 0.004 }}
+cov_control = {{ kind = "clip_cov", ratio = 0.05, lb = -1.0, ub = 100.0 }}
 [eval]
 num_problems = 16
 every = 4
@@ -119,6 +124,13 @@ fn sigkill_mid_training_then_resume_equals_uninterrupted() {
     let sb = entrl::train::train::<CpuTrain>(config(&b), true, false, &Default::default()).unwrap();
     let (ma, mb) = (metrics(&a), metrics(&b));
     assert_eq!(ma.len(), mb.len(), "metric line count");
+    // the adaptive entropy coefficient is state that moves (so restoring it is tested)
+    let coefs: Vec<f64> = ma.iter().filter_map(|l| l["entropy/coef"].as_f64()).collect();
+    assert!(coefs.len() == 8 && coefs.windows(2).any(|w| w[0] != w[1]), "{coefs:?}");
+    assert!(
+        ma.iter()
+            .any(|l| l["cov_control/selected_ratio"].as_f64().is_some_and(|x| x > 0.0))
+    );
     for (x, y) in ma.iter().zip(&mb) {
         assert_eq!(x, y, "metrics differ");
     }

@@ -29,6 +29,7 @@ fn grpo_raises_a_toy_reward() {
         epsilon_high: 0.28,
         beta: 0.0,
         max_completion_length: 8,
+        cov_control: Default::default(),
     };
     let update = UpdateConfig {
         loss: pl,
@@ -39,6 +40,8 @@ fn grpo_raises_a_toy_reward() {
         lr: 3e-3,
         entropy_coef: 0.0,
         top_entropy_quantile: 1.0,
+        adaptive_entropy: None,
+        seed: 0,
     };
     let mut freq = vec![];
     for step in 0..40u64 {

@@ -83,6 +83,13 @@ pub struct EntropySection {
     /// (in the trajectory artifacts; DeepConf reads them). 0 saves space (the DeepConf signals are
     /// then 0).
     pub top_logprobs: usize,
+    /// Covariance-based entropy control of the policy loss: `{ kind = "none" }` (default),
+    /// `{ kind = "clip_cov", ratio, lb, ub }` or `{ kind = "kl_cov", ratio, coef }` (verl's).
+    pub cov_control: crate::objectives::cov::CovControl,
+    /// TRL's adaptive entropy coefficient `{ target, delta, min, max }` (needs
+    /// `regularizer = "bonus"`; `coef` is its start value); unset = a fixed coefficient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<crate::objectives::entropy::AdaptiveEntropy>,
     /// EDIS sequence filtering.
     pub filter: EdisFilter,
     /// EDIS advantage weighting.
@@ -102,6 +109,8 @@ impl Default for EntropySection {
             edis: EdisParams::default(),
             deepconf: DeepConfParams::default(),
             top_logprobs: 20,
+            cov_control: Default::default(),
+            adaptive: None,
             filter: EdisFilter::default(),
             weight: EdisWeight::default(),
             trajectories: true,
@@ -159,6 +168,15 @@ impl EntropySection {
         f("filter.oversample", self.filter.oversample, 1.0, 16.0)?;
         f("weight.alpha", self.weight.alpha, 1e-3, 1e3)?;
         f("weight.eps", self.weight.eps, 0.0, 1.0)?;
+        self.cov_control.validate()?;
+        if let Some(a) = &self.adaptive {
+            a.validate()?;
+            if self.regularizer != Regularizer::Bonus {
+                return Err(
+                    "key 'entropy.adaptive' adapts an entropy bonus: set 'entropy.regularizer' to \"bonus\"".into(),
+                );
+            }
+        }
         let objective = self.objective.traits();
         if !objective.needs_labels && (self.filter.enabled || self.weight.enabled) {
             return Err(format!(

@@ -53,3 +53,54 @@ mod tests {
         assert_eq!(high_entropy_mask(&h, &[false; 6], 0.2), vec![false; 6]);
     }
 }
+
+/// TRL's adaptive entropy coefficient (`use_adaptive_entropy`, from Skywork-OR1): the entropy bonus
+/// coefficient `c` moves after every optimizer step — `min(c + delta, max)` when the step's token-mean
+/// entropy is at or below `target`, else `max(c − delta, min)`. Its value is training state: saved in
+/// checkpoints and restored on resume.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdaptiveEntropy {
+    /// Target token entropy (nats).
+    pub target: f64,
+    /// Step of the coefficient.
+    pub delta: f64,
+    /// Lowest coefficient.
+    pub min: f64,
+    /// Highest coefficient.
+    pub max: f64,
+}
+
+impl Default for AdaptiveEntropy {
+    /// TRL's defaults: target 0.2, delta 0.005, range [0, 1].
+    fn default() -> Self {
+        Self {
+            target: 0.2,
+            delta: 0.005,
+            min: 0.0,
+            max: 1.0,
+        }
+    }
+}
+
+impl AdaptiveEntropy {
+    /// The coefficient after a step whose token-mean entropy was `entropy`.
+    pub fn next_coef(&self, coef: f64, entropy: f64) -> f64 {
+        if entropy <= self.target {
+            (coef + self.delta).min(self.max)
+        } else {
+            (coef - self.delta).max(self.min)
+        }
+    }
+
+    /// Checks ranges; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.target >= 0.0 && self.delta >= 0.0 && self.min >= 0.0 && self.min <= self.max && self.max.is_finite())
+        {
+            return Err(format!(
+                "key 'entropy.adaptive' needs target >= 0, delta >= 0 and 0 <= min <= max, got {self:?}"
+            ));
+        }
+        Ok(())
+    }
+}

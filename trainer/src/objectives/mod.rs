@@ -2,9 +2,12 @@
 //! tested against, and golden tests against TRL (`tests/fixtures/grpo_golden_trl.json`).
 
 pub mod advantages;
+pub mod clip_cov;
+pub mod cov;
 pub mod em_ft;
 pub mod em_rl;
 pub mod entropy;
+pub mod kl_cov;
 pub mod objective;
 pub mod policy_gradient;
 pub mod policy_loss;
@@ -64,6 +67,8 @@ pub struct PolicyLossConfig {
     pub beta: f64,
     /// `max_completion_length` (Dr. GRPO's constant normaliser).
     pub max_completion_length: usize,
+    /// Covariance-based entropy control (Clip-Cov, KL-Cov) or none.
+    pub cov_control: cov::CovControl,
 }
 
 /// Batch-wide counts that make micro-batch losses sum to the full-batch loss.

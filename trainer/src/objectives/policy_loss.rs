@@ -21,6 +21,25 @@ pub struct PolicyLoss<B: Backend> {
     pub clipped_high: f64,
 }
 
+/// What a covariance control (Clip-Cov, KL-Cov) adds to the loss, as tensors; Clip-Cov's dropped
+/// tokens travel in `surrogate_mask`.
+pub struct CovLoss<B: Backend> {
+    /// `coef·|log ρ|` per token `[B, T]` (KL-Cov's selected tokens).
+    pub penalty: Option<Tensor<B, 2>>,
+    /// The unclipped surrogate `−ρA` (KL-Cov).
+    pub unclipped: bool,
+}
+
+impl<B: Backend> CovLoss<B> {
+    /// No control.
+    pub fn none() -> Self {
+        Self {
+            penalty: None,
+            unclipped: false,
+        }
+    }
+}
+
 /// Computes the loss. `logps` carries the gradient; the others are treated as constants.
 /// `surrogate_mask` (0/1 `[B, T]`, TRL's high-entropy mask) zeroes the clipped surrogate of the
 /// tokens it excludes; the KL term and the normalisation still count every token in `mask`, as TRL does.
@@ -34,19 +53,28 @@ pub fn policy_loss<B: Backend>(
     adv: Tensor<B, 1>,
     c: &PolicyLossConfig,
     norm: &Normalizer,
+    cov: CovLoss<B>,
 ) -> PolicyLoss<B> {
     let adv = adv.unsqueeze_dim::<2>(1); // [B, 1]
-    let ratio = (logps.clone() - old).exp(); // [B, T]
+    let log_ratio = logps.clone() - old;
+    let ratio = log_ratio.clone().exp(); // [B, T]
     let clipped = ratio.clone().clamp(1.0 - c.epsilon, 1.0 + c.epsilon_high);
     // −min(ρA, clip(ρ)A): built from an elementwise min so the gradient takes the right branch.
     let unclipped_term = ratio.clone() * adv.clone();
-    let clipped_term = clipped * adv.clone();
-    let take_clipped = clipped_term.clone().lower(unclipped_term.clone());
-    let surrogate = unclipped_term.mask_where(take_clipped, clipped_term);
+    let surrogate = if cov.unclipped {
+        unclipped_term
+    } else {
+        let clipped_term = clipped * adv.clone();
+        let take_clipped = clipped_term.clone().lower(unclipped_term.clone());
+        unclipped_term.mask_where(take_clipped, clipped_term)
+    };
     let mut per_token = match surrogate_mask {
         Some(keep) => surrogate.neg() * keep,
         None => surrogate.neg(),
     };
+    if let Some(p) = cov.penalty {
+        per_token = per_token + log_ratio.abs() * p;
+    }
     let mut kl_sum = 0.0;
     if c.beta != 0.0 {
         let r = reference.expect("beta > 0 needs reference log-probs");

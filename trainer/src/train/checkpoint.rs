@@ -39,6 +39,9 @@ pub struct TrainerState {
     pub initial_accuracy: Option<f64>,
     /// Held-out greedy accuracy after the warm-up (before RL).
     pub pre_rl_accuracy: Option<f64>,
+    /// The adaptive entropy coefficient's current value (`entropy.adaptive`; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entropy_coef: Option<f64>,
 }
 
 impl TrainerState {
@@ -53,6 +56,7 @@ impl TrainerState {
             nonfinite_in_row: 0,
             initial_accuracy: None,
             pre_rl_accuracy: None,
+            entropy_coef: None,
         }
     }
 }

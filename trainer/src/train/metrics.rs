@@ -121,6 +121,9 @@ pub fn rollout_metrics(run: &RunFile, sampled: &Sampled, comps: &[&Completion]) 
     let groups = &sampled.groups;
     let n = comps.len().max(1) as f64;
     let mut m = Map::new();
+    if let Some(c) = cov_logp_adv(&sampled.records) {
+        m.insert("entropy/cov_logp_adv".into(), json!(c));
+    }
     let rewards: Vec<f64> = groups.iter().flat_map(|gr| gr.rewards.iter().copied()).collect();
     let (rm, rs, _, _) = summary(&rewards);
     m.insert("reward/mean".into(), json!(rm));
@@ -187,4 +190,32 @@ pub fn update_metrics(m: &mut Map<String, Value>, u: &UpdateStats, tokens_in_los
     if run.entropy.top_entropy_quantile < 1.0 {
         m.insert("entropy_mask/kept_ratio".into(), json!(u.kept_tokens / toks));
     }
+    if run.entropy.cov_control != crate::objectives::cov::CovControl::None {
+        m.insert("cov_control/selected_ratio".into(), json!(u.cov_selected / toks));
+    }
+    if run.entropy.adaptive.is_some() {
+        m.insert("entropy/coef".into(), json!(-u.entropy_coef));
+    }
+}
+
+/// `entropy/cov_logp_adv`: over the kept completions' tokens, the covariance of the rollout
+/// log-prob and the advantage, `mean_t (A − Ā)(logp − l̄ogp)` — the quantity whose sign predicts
+/// the entropy change (Cui et al. 2025). `None` without kept tokens.
+pub fn cov_logp_adv(records: &[crate::record::Record]) -> Option<f64> {
+    let (mut lp, mut adv) = (vec![], vec![]);
+    for r in records.iter().filter(|r| r.kept) {
+        lp.extend(r.logprobs.iter().copied());
+        adv.extend(std::iter::repeat_n(r.advantage as f32, r.logprobs.len()));
+    }
+    if lp.is_empty() {
+        return None;
+    }
+    let view = crate::objectives::cov::TokenView {
+        logp: &lp,
+        old: &lp,
+        adv: &adv,
+        mask: &vec![true; lp.len()],
+        cols: 1,
+    };
+    Some(crate::objectives::cov::mean_covariance(&view))
 }

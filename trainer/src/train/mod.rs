@@ -32,4 +32,6 @@ pub struct StepOutcome<AB: AutodiffBackend> {
     /// Every completion the step sampled, kept or not, in sampling order (RL steps; the caller
     /// writes them as trajectory artifacts and decoded samples).
     pub records: Vec<crate::trajectories::Record>,
+    /// The adaptive entropy coefficient after the step (`None`: not adaptive).
+    pub entropy_coef: Option<f64>,
 }

@@ -13,6 +13,7 @@ use serde_json::{Map, json};
 
 use super::StepOutcome;
 use super::batch::rl_batch;
+use super::checkpoint::TrainerState;
 use super::metrics::{rollout_metrics, update_metrics};
 use super::optim::{AdamW, lr_at};
 use super::rollouts::{Sampled, sample_groups};
@@ -29,11 +30,10 @@ pub fn rl_step<AB: AutodiffBackend>(
     ctx: &Ctx<AB::InnerBackend>,
     model: Transformer<AB>,
     opt: &mut AdamW<AB::InnerBackend>,
-    phase_step: u64,
-    global_step: u64,
-    cursor: u64,
+    state: &TrainerState,
     device: &AB::Device,
 ) -> StepOutcome<AB> {
+    let (phase_step, global_step, cursor) = (state.phase_step, state.global_step, state.data_cursor);
     let r = &ctx.run.rl;
     let t0 = Instant::now();
     let mut sampled = sample_groups(ctx, &model.valid(), global_step, cursor);
@@ -50,6 +50,7 @@ pub fn rl_step<AB: AutodiffBackend>(
         metrics: Map::new(),
         finite: true,
         records: vec![],
+        entropy_coef: None,
     };
     if comps.is_empty() {
         m.insert("skipped".into(), json!("no groups"));
@@ -71,9 +72,10 @@ pub fn rl_step<AB: AutodiffBackend>(
             &batch,
             &adv,
             ctx.reference.as_ref(),
-            &update_config(ctx, lr),
+            &update_config(ctx, lr, state),
         );
         outcome.model = model;
+        outcome.entropy_coef = ctx.run.entropy.adaptive.map(|_| -u.entropy_coef);
         outcome.finite = u.finite;
         update_metrics(&mut m, &u, batch.tokens_in_loss, &ctx.run);
         let lens: f64 = comps.iter().map(|c| c.tokens.len() as f64).sum();
@@ -120,8 +122,9 @@ fn advantages_of(ctx: &Ctx<impl burn::tensor::backend::Backend>, sampled: &mut S
     adv
 }
 
-/// The update's settings from `[rl]` and `[entropy]`, at learning rate `lr`.
-fn update_config(ctx: &Ctx<impl burn::tensor::backend::Backend>, lr: f64) -> UpdateConfig {
+/// The update's settings from `[rl]` and `[entropy]`, at learning rate `lr`; an adaptive entropy
+/// coefficient starts from its value in `state` (`entropy.coef` at first).
+fn update_config(ctx: &Ctx<impl burn::tensor::backend::Backend>, lr: f64, state: &TrainerState) -> UpdateConfig {
     let (r, e) = (&ctx.run.rl, &ctx.run.entropy);
     UpdateConfig {
         loss: PolicyLossConfig {
@@ -130,16 +133,20 @@ fn update_config(ctx: &Ctx<impl burn::tensor::backend::Backend>, lr: f64) -> Upd
             epsilon_high: r.epsilon_high(),
             beta: r.beta,
             max_completion_length: r.max_completion_length,
+            cov_control: e.cov_control,
         },
         temperature: r.temperature,
         num_iterations: r.num_iterations,
         micro_batch_size: r.micro_batch_size,
         max_grad_norm: r.max_grad_norm,
         lr,
-        entropy_coef: match e.objective.traits().entropy_loss {
-            EntropyLoss::Regularizer => e.signed_coef(),
-            EntropyLoss::Minimize => 1.0,
+        entropy_coef: match (e.objective.traits().entropy_loss, e.adaptive) {
+            (EntropyLoss::Regularizer, Some(_)) => -state.entropy_coef.unwrap_or(e.coef), // a bonus
+            (EntropyLoss::Regularizer, None) => e.signed_coef(),
+            (EntropyLoss::Minimize, _) => 1.0,
         },
         top_entropy_quantile: e.top_entropy_quantile,
+        adaptive_entropy: e.adaptive,
+        seed: ctx.run.seed ^ state.global_step.wrapping_mul(0x9E37_79B9_7F4A_7C15),
     }
 }

@@ -49,6 +49,7 @@ pub fn sft_step<AB: AutodiffBackend>(
         metrics,
         finite,
         records: vec![],
+        entropy_coef: None,
     };
     if !loss_v.is_finite() {
         return outcome(model, m, false);

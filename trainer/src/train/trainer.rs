@@ -220,6 +220,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         self.model = Some(outcome.model);
         let s = &mut self.state;
         s.data_cursor = outcome.cursor;
+        s.entropy_coef = outcome.entropy_coef.or(s.entropy_coef);
         s.phase_step += 1;
         s.global_step += 1;
         s.optimizer_step = self.opt.step;
@@ -292,15 +293,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
                 s.data_cursor,
                 &self.device,
             ),
-            Phase::Rl | Phase::Done => rl::rl_step(
-                &self.ctx,
-                model,
-                &mut self.opt,
-                s.phase_step,
-                s.global_step,
-                s.data_cursor,
-                &self.device,
-            ),
+            Phase::Rl | Phase::Done => rl::rl_step(&self.ctx, model, &mut self.opt, s, &self.device),
         }
     }
 

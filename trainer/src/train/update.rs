@@ -16,7 +16,9 @@ use burn::tensor::{ElementConversion, Tensor, TensorData};
 use super::batch::RlBatch;
 use super::optim::{AdamW, GradAccum, clip_scale};
 use crate::model::Transformer;
+use crate::objectives::cov::{CovControl, CovTerms, TokenView};
 use crate::objectives::entropy::{entropy_term, high_entropy_mask};
+use crate::objectives::policy_loss::CovLoss;
 use crate::objectives::{Normalizer, PolicyLossConfig};
 use crate::scoring::score_tokens;
 
@@ -40,6 +42,11 @@ pub struct UpdateConfig {
     pub entropy_coef: f64,
     /// Only the top-ρ entropy tokens of a micro-batch carry the surrogate (1 = all; TRL's).
     pub top_entropy_quantile: f64,
+    /// TRL's adaptive entropy coefficient: after every optimizer step the bonus coefficient moves
+    /// towards keeping the token entropy at a target (`entropy_coef` is then `−coef`).
+    pub adaptive_entropy: Option<crate::objectives::entropy::AdaptiveEntropy>,
+    /// Seed of Clip-Cov's random pick (mixed with the micro-batch's first row).
+    pub seed: u64,
 }
 
 /// What one update measured, summed over its iterations and micro-batches.
@@ -59,6 +66,10 @@ pub struct UpdateStats {
     pub kept_tokens: f64,
     /// Gradient norm of the last iteration (before clipping).
     pub grad_norm: f64,
+    /// Tokens selected by the covariance control (Clip-Cov dropped, KL-Cov penalised).
+    pub cov_selected: f64,
+    /// The entropy coefficient after the update (moves under the adaptive control).
+    pub entropy_coef: f64,
     /// False when a loss or gradient was not finite (that step was skipped).
     pub finite: bool,
 }
@@ -110,7 +121,9 @@ pub fn micro_batch_loss<AB: AutodiffBackend>(
         Some(o) => rows_of(o.clone()),
         None => logps.clone().detach(),
     };
-    let surrogate_mask = (cfg.top_entropy_quantile < 1.0).then(|| {
+    let cov = cov_terms(&logps, &old, adv.clone().narrow(0, start, len), &mask, cfg, start);
+    stats.cov_selected = cov.selected as f64;
+    let entropy_keep = (cfg.top_entropy_quantile < 1.0).then(|| {
         let hv = h_tok
             .clone()
             .detach()
@@ -123,6 +136,15 @@ pub fn micro_batch_loss<AB: AutodiffBackend>(
         let keep: Vec<f32> = keep.iter().map(|&k| f32::from(u8::from(k))).collect();
         Tensor::<AB, 2>::from_data(TensorData::new(keep, [len, lc]), &device)
     });
+    let as_tensor = |v: Vec<f32>| Tensor::<AB, 2>::from_data(TensorData::new(v, [len, lc]), &device);
+    let surrogate_mask = match (entropy_keep, cov.keep.map(as_tensor)) {
+        (Some(a), Some(b)) => Some(a * b),
+        (a, b) => a.or(b),
+    };
+    let cov_loss = CovLoss {
+        penalty: cov.penalty.map(as_tensor),
+        unclipped: cov.unclipped,
+    };
     let out = crate::objectives::policy_loss::policy_loss(
         logps,
         old,
@@ -132,6 +154,7 @@ pub fn micro_batch_loss<AB: AutodiffBackend>(
         Tensor::from_inner(adv.clone().narrow(0, start, len)),
         &cfg.loss,
         norm,
+        cov_loss,
     );
     let loss = if cfg.entropy_coef != 0.0 {
         out.loss.clone() + entropy_term(h_tok, mask, batch.tokens_in_loss) * cfg.entropy_coef
@@ -144,6 +167,35 @@ pub fn micro_batch_loss<AB: AutodiffBackend>(
     stats.clipped_low = out.clipped_low;
     stats.clipped_high = out.clipped_high;
     MicroLoss { loss, stats }
+}
+
+/// The covariance control's terms for one micro-batch (none without a control: no host copy).
+fn cov_terms<AB: AutodiffBackend>(
+    logps: &Tensor<AB, 2>,
+    old: &Tensor<AB, 2>,
+    adv: Tensor<AB::InnerBackend, 1>,
+    mask: &Tensor<AB, 2>,
+    cfg: &UpdateConfig,
+    start: usize,
+) -> CovTerms {
+    if cfg.loss.cov_control == CovControl::None {
+        return CovTerms::default();
+    }
+    let host = |t: Tensor<AB, 2>| t.detach().into_data().convert::<f32>().to_vec::<f32>().expect("f32");
+    let (lp, od) = (host(logps.clone()), host(old.clone()));
+    let mk: Vec<bool> = host(mask.clone()).iter().map(|&x| x > 0.5).collect();
+    let av = adv.into_data().convert::<f32>().to_vec::<f32>().expect("f32");
+    let view = TokenView {
+        logp: &lp,
+        old: &od,
+        adv: &av,
+        mask: &mk,
+        cols: logps.dims()[1],
+    };
+    let clip = (1.0 - cfg.loss.epsilon, 1.0 + cfg.loss.epsilon_high);
+    cfg.loss
+        .cov_control
+        .terms(&view, clip, cfg.seed ^ ((start as u64) << 32))
 }
 
 /// `cfg.num_iterations` AdamW steps of `model` on `batch` with per-row `advantages`; `reference`
@@ -183,9 +235,12 @@ pub fn policy_update<AB: AutodiffBackend>(
     );
     let mut total = UpdateStats {
         finite: true,
+        entropy_coef: cfg.entropy_coef,
         ..Default::default()
     };
+    let mut cfg = cfg.clone();
     for _ in 0..cfg.num_iterations {
+        let entropy_before = total.entropy_sum;
         let mut acc = GradAccum::default();
         for start in (0..n).step_by(micro) {
             let rows = start..start + micro.min(n - start);
@@ -196,10 +251,11 @@ pub fn policy_update<AB: AutodiffBackend>(
                 &adv,
                 old_all.as_ref(),
                 ref_all.as_ref(),
-                cfg,
+                &cfg,
                 &norm,
             );
             total.entropy_sum += m.stats.entropy_sum;
+            total.cov_selected += m.stats.cov_selected;
             total.kept_tokens += m.stats.kept_tokens;
             if !m.stats.finite {
                 total.finite = false;
@@ -217,6 +273,12 @@ pub fn policy_update<AB: AutodiffBackend>(
             break;
         }
         model = opt.step(model, &acc, cfg.lr, clip_scale(total.grad_norm, cfg.max_grad_norm));
+        if let Some(a) = &cfg.adaptive_entropy {
+            // the bonus coefficient is −entropy_coef; TRL moves it after every optimizer step
+            let mean_h = (total.entropy_sum - entropy_before) / batch.tokens_in_loss.max(1) as f64;
+            cfg.entropy_coef = -a.next_coef(-cfg.entropy_coef, mean_h);
+            total.entropy_coef = cfg.entropy_coef;
+        }
     }
     (model, total)
 }
