@@ -25,17 +25,17 @@ enum Cmd {
     /// Sample completions with per-token entropy from a model directory or a from-scratch config.
     Generate(Box<cli::generate::GenerateArgs>),
     /// Convert a GGUF file (e.g. SmolLM2-135M-Instruct Q4_1) into a Hugging Face directory.
-    ImportGguf(cli::misc::ImportArgs),
+    ImportGguf(cli::model_dir::ImportArgs),
     /// Write the synthetic tasks' character-level tokenizer.json.
-    SyntheticTokenizer(cli::misc::TokenizerArgs),
+    SyntheticTokenizer(cli::model_dir::TokenizerArgs),
     /// Rollout and scoring throughput next to this machine's matmul GFLOP/s.
     Bench(cli::bench::BenchArgs),
     /// Write a seeded from-scratch model as a Hugging Face directory.
-    Init(cli::misc::InitArgs),
+    Init(cli::model_dir::InitArgs),
     /// Load a Hugging Face directory and save it again through entrl's writer.
-    Resave(cli::misc::ResaveArgs),
+    Resave(cli::model_dir::ResaveArgs),
     /// Print the logits of one token sequence as JSON (cross-checks with other tools).
-    Logits(cli::misc::LogitsArgs),
+    Logits(cli::model_dir::LogitsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,12 +49,12 @@ fn main() -> std::process::ExitCode {
         Cmd::Eval(a) => cli::eval::run(a),
         Cmd::Sweep(a) => cli::sweep::run(a),
         Cmd::Generate(a) => cli::generate::run(*a),
-        Cmd::ImportGguf(a) => cli::misc::import(a),
-        Cmd::SyntheticTokenizer(a) => cli::misc::tokenizer(a),
+        Cmd::ImportGguf(a) => cli::model_dir::import(a),
+        Cmd::SyntheticTokenizer(a) => cli::model_dir::tokenizer(a),
         Cmd::Bench(a) => cli::bench::run(a),
-        Cmd::Init(a) => cli::misc::init(a),
-        Cmd::Resave(a) => cli::misc::resave(a),
-        Cmd::Logits(a) => cli::misc::logits(a),
+        Cmd::Init(a) => cli::model_dir::init(a),
+        Cmd::Resave(a) => cli::model_dir::resave(a),
+        Cmd::Logits(a) => cli::model_dir::logits(a),
     };
     // Errors are for users: the message chain ("file: key 'x': ..."), no backtrace.
     match result {

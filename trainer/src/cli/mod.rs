@@ -4,6 +4,6 @@ pub mod bench;
 pub mod decoder_args;
 pub mod eval;
 pub mod generate;
-pub mod misc;
+pub mod model_dir;
 pub mod sweep;
 pub mod train;

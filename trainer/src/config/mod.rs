@@ -6,12 +6,12 @@
 //! TOML document before it is deserialised, so they are checked exactly like the file.
 
 mod entropy;
-mod sections;
+mod schema;
 
 use std::path::Path;
 
 pub use entropy::*;
-pub use sections::*;
+pub use schema::*;
 
 /// A config problem; the message names the file and the key.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ConfigError;
+
 /// Decoder-only transformer of the Llama family (Llama, SmolLM2, Qwen2 with q/k/v bias).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -102,11 +104,6 @@ fn default_dtype() -> String {
     "float32".into()
 }
 
-/// A config that cannot describe a working model.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid model config: {0}")]
-pub struct ConfigError(pub String);
-
 impl ModelConfig {
     /// A small Llama for from-scratch training on the synthetic tasks.
     pub fn tiny(vocab_size: usize) -> Self {
@@ -176,7 +173,7 @@ impl ModelConfig {
 
     /// Checks the shapes fit together; called before any tensor is allocated.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |m: String| Err(ConfigError(m));
+        let err = |m: String| Err(ConfigError(format!("invalid model config: {m}")));
         if self.vocab_size == 0 || self.hidden_size == 0 || self.num_hidden_layers == 0 {
             return err("vocab_size, hidden_size and num_hidden_layers must be > 0".into());
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use entrl_rewards::Signal;
 use serde_json::{Map, Value, json};
 
-use super::rollouts::Sampled;
+use super::groups::Sampled;
 use super::update::UpdateStats;
 use crate::config::RunFile;
 use crate::objectives::advantages;

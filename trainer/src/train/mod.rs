@@ -2,11 +2,11 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod groups;
 pub mod metrics;
 pub mod optim;
 pub mod progress;
 pub mod rl;
-pub mod rollouts;
 pub mod run;
 pub mod samples;
 pub mod sft;

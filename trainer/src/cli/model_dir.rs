@@ -1,4 +1,5 @@
-//! Small subcommands: GGUF import, synthetic tokenizer.
+//! Subcommands on model directories and tokenizers: GGUF import, seeded init, resave through our
+//! writer, logits of one sequence, the synthetic tasks' tokenizer.
 
 use std::path::PathBuf;
 

@@ -7,6 +7,7 @@ use entrl_rewards::Signal;
 use entrl_rewards::selection::edis_filter;
 
 use super::run::Ctx;
+use crate::data::Problem;
 use crate::model::Transformer;
 use crate::objectives::{RewardSource, em_rl};
 use crate::rollout::{Completion, RolloutConfig, SamplingParams, generate};
@@ -60,6 +61,65 @@ pub fn training_reward(source: RewardSource, c: &Completion, functions_total: f6
     }
 }
 
+/// Scores one prompt's completions (data index `index`), records every one of them, EDIS-filters
+/// them and applies DAPO's dynamic sampling: the kept group joins `s.groups`, or counts as dropped.
+fn judge_group<B: Backend>(
+    ctx: &Ctx<B>,
+    s: &mut Sampled,
+    prompt: &[u32],
+    problem: &Problem,
+    index: u64,
+    comps: &[Completion],
+    dynamic: bool,
+) {
+    let (r, e) = (&ctx.run.rl, &ctx.run.entropy);
+    let objective = e.objective.traits();
+    let scored: Vec<_> = comps
+        .iter()
+        .map(|c| {
+            ctx.rewards
+                .score(&ctx.tok.decode(&c.tokens, false), &problem.answer, c.tokens.len())
+        })
+        .collect();
+    let rewards: Vec<f64> = comps
+        .iter()
+        .zip(&scored)
+        .map(|(c, sc)| training_reward(objective.rewards, c, sc.total))
+        .collect();
+    let base = s.records.len();
+    for (j, c) in comps.iter().enumerate() {
+        s.records
+            .push(Record::new(c, index, rewards[j], scored[j].correct, &e.signal_params()));
+    }
+    let kept: Vec<usize> = if e.filter.enabled {
+        let edis: Vec<f64> = (0..comps.len())
+            .map(|j| s.records[base + j].signals.get(Signal::Edis))
+            .collect();
+        let correct: Vec<bool> = scored.iter().map(|x| x.correct).collect();
+        edis_filter(&edis, &correct, r.num_generations)
+    } else {
+        (0..comps.len()).collect()
+    };
+    let kept_rewards: Vec<f64> = kept.iter().map(|&j| rewards[j]).collect();
+    s.checked_rewards.extend(&kept_rewards);
+    let degenerate = kept_rewards.iter().all(|x| (x - kept_rewards[0]).abs() < 1e-12);
+    if dynamic && degenerate && s.rounds <= r.max_resample_rounds {
+        s.dropped += 1;
+        return;
+    }
+    for &j in &kept {
+        s.records[base + j].kept = true;
+    }
+    s.groups.push(Group {
+        prompt: prompt.to_vec(),
+        completions: kept.iter().map(|&j| comps[j].clone()).collect(),
+        parts: kept.iter().map(|&j| scored[j].parts.clone()).collect(),
+        correct: kept.iter().map(|&j| scored[j].correct).collect(),
+        rewards: kept_rewards,
+        records: kept.iter().map(|&j| base + j).collect(),
+    });
+}
+
 /// Samples `rl.prompts_per_step` groups starting at data `cursor`.
 pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_step: u64, mut cursor: u64) -> Sampled {
     let r = &ctx.run.rl;
@@ -104,55 +164,7 @@ pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_s
         let out = generate(policy, &prompts, &cfg);
         s.rounds += 1;
         for (k, comps) in out.chunks(per_prompt).enumerate() {
-            let scored: Vec<_> = comps
-                .iter()
-                .map(|c| {
-                    ctx.rewards
-                        .score(&ctx.tok.decode(&c.tokens, false), &problems[k].answer, c.tokens.len())
-                })
-                .collect();
-            let rewards: Vec<f64> = comps
-                .iter()
-                .zip(&scored)
-                .map(|(c, sc)| training_reward(objective.rewards, c, sc.total))
-                .collect();
-            let base = s.records.len();
-            for (j, c) in comps.iter().enumerate() {
-                s.records.push(Record::new(
-                    c,
-                    first + k as u64,
-                    rewards[j],
-                    scored[j].correct,
-                    &e.signal_params(),
-                ));
-            }
-            let kept: Vec<usize> = if e.filter.enabled {
-                let edis: Vec<f64> = (0..comps.len())
-                    .map(|j| s.records[base + j].signals.get(Signal::Edis))
-                    .collect();
-                let correct: Vec<bool> = scored.iter().map(|x| x.correct).collect();
-                edis_filter(&edis, &correct, g)
-            } else {
-                (0..comps.len()).collect()
-            };
-            let kept_rewards: Vec<f64> = kept.iter().map(|&j| rewards[j]).collect();
-            s.checked_rewards.extend(&kept_rewards);
-            let degenerate = kept_rewards.iter().all(|x| (x - kept_rewards[0]).abs() < 1e-12);
-            if dynamic && degenerate && s.rounds <= r.max_resample_rounds {
-                s.dropped += 1;
-                continue;
-            }
-            for &j in &kept {
-                s.records[base + j].kept = true;
-            }
-            s.groups.push(Group {
-                prompt: prompts[k].clone(),
-                completions: kept.iter().map(|&j| comps[j].clone()).collect(),
-                parts: kept.iter().map(|&j| scored[j].parts.clone()).collect(),
-                correct: kept.iter().map(|&j| scored[j].correct).collect(),
-                rewards: kept_rewards,
-                records: kept.iter().map(|&j| base + j).collect(),
-            });
+            judge_group(ctx, &mut s, &prompts[k], &problems[k], first + k as u64, comps, dynamic);
         }
         if s.groups.len() >= r.prompts_per_step || !dynamic || s.rounds > r.max_resample_rounds {
             break;
