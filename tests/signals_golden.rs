@@ -77,7 +77,7 @@ fn trajectory_signals_match_numpy() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| token_confidence(&f32s(t)))
+            .map(|t| token_confidence(f32s(t)))
             .collect();
         let dc = &c["deepconf"];
         let params = SignalParams {

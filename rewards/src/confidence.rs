@@ -43,11 +43,11 @@ fn scaled(len: usize, t: usize) -> usize {
 }
 
 /// Token confidence from one position's returned top-k log-probs (0 when none were returned).
-pub fn token_confidence(top_logprobs: &[f32]) -> f32 {
-    if top_logprobs.is_empty() {
-        return 0.0;
-    }
-    -(top_logprobs.iter().map(|&x| x as f64).sum::<f64>() / top_logprobs.len() as f64) as f32
+pub fn token_confidence(top_logprobs: impl IntoIterator<Item = f32>) -> f32 {
+    let (sum, n) = top_logprobs
+        .into_iter()
+        .fold((0.0f64, 0usize), |(s, n), x| (s + x as f64, n + 1));
+    if n == 0 { 0.0 } else { -(sum / n as f64) as f32 }
 }
 
 fn mean(c: &[f32]) -> f64 {
@@ -120,7 +120,7 @@ mod tests {
         };
         let t = TraceConfidence::of(&c, &p);
         assert_eq!((t.mean, t.lowest_group, t.bottom_groups, t.tail), (3.0, 2.0, 2.0, 4.0));
-        assert_eq!(token_confidence(&[-0.5, -1.5]), 1.0);
+        assert_eq!(token_confidence([-0.5, -1.5]), 1.0);
         // T < n: one window of everything
         assert_eq!(group_confidences(&c, 9), vec![3.0]);
     }

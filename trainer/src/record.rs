@@ -83,7 +83,7 @@ pub fn confidences(c: &Completion) -> Vec<f32> {
     }
     c.top_logprobs
         .iter()
-        .map(|t| token_confidence(&t.iter().map(|e| e.1).collect::<Vec<_>>()))
+        .map(|t| token_confidence(t.iter().map(|e| e.1)))
         .collect()
 }
 

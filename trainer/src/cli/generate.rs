@@ -154,9 +154,7 @@ fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()
         .map(|(q, p)| decoding::tree::question_span(p, &tok.encode(q)))
         .collect();
     let decoder = match decoder {
-        Decoder::Tree(t) if t.needs_calibration() => {
-            Decoder::Tree(t.calibrated(&model, &prompts, &greedy(&cfg), &question))
-        }
+        Decoder::Tree(t) => Decoder::Tree(t.calibrated(&model, &prompts, &cfg, &question)),
         d => d,
     };
     let DecoderRun { decoded, processor } = decoding::run(&model, &prompts, &cfg, &decoder, &question);
@@ -196,19 +194,6 @@ fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()
         print_trees(&out, &tok, t.leaf_weight, a)?;
     }
     Ok(())
-}
-
-/// The calibration decode of a tree: greedy, same prompts and length.
-fn greedy(cfg: &RolloutConfig) -> RolloutConfig {
-    RolloutConfig {
-        group_size: 1,
-        sampling: SamplingParams {
-            temperature: 0.0,
-            top_logprobs: 0,
-            ..cfg.sampling.clone()
-        },
-        ..cfg.clone()
-    }
 }
 
 /// One summary per tree: leaves, p(a|x) over the answers (`####`, `\boxed{}` or last number) and

@@ -96,27 +96,24 @@ pub struct ProcessorStats {
     pub mean_temperature: f64,
 }
 
-/// EM-INF as a logits processor.
-pub struct EmInfProcessor {
+/// A logits processor built from its options, counting what it did.
+pub struct Counting<C> {
     /// Options.
-    pub cfg: EmInfConfig,
+    pub cfg: C,
     /// Counters.
     pub stats: ProcessorStats,
 }
+
+/// EM-INF as a logits processor.
+pub type EmInfProcessor = Counting<EmInfConfig>;
+/// Adaptive temperature as a logits processor.
+pub type AdaptiveTemperatureProcessor = Counting<AdaptiveTemperatureConfig>;
 
 impl LogitsProcessor for EmInfProcessor {
     fn process(&mut self, _: &StepView, logits: &mut [f32]) {
         self.stats.iterations += em_inf::minimise(logits, &self.cfg);
         self.stats.steps += 1;
     }
-}
-
-/// Adaptive temperature as a logits processor.
-pub struct AdaptiveTemperatureProcessor {
-    /// Options.
-    pub cfg: AdaptiveTemperatureConfig,
-    /// Counters.
-    pub stats: ProcessorStats,
 }
 
 impl LogitsProcessor for AdaptiveTemperatureProcessor {
@@ -138,6 +135,27 @@ pub struct DecoderRun {
     pub processor: ProcessorStats,
 }
 
+/// Decodes with the processor of options `c` (and no control); its counters come back too.
+fn processed<B: Backend, C: Clone>(
+    model: &Transformer<B>,
+    prompts: &[Vec<u32>],
+    cfg: &RolloutConfig,
+    c: &C,
+) -> DecoderRun
+where
+    Counting<C>: LogitsProcessor,
+{
+    let mut p = Counting {
+        cfg: c.clone(),
+        stats: ProcessorStats::default(),
+    };
+    let decoded = decode(model, prompts, cfg, &mut crate::rollout::engine::Processing(&mut p));
+    DecoderRun {
+        decoded,
+        processor: p.stats,
+    }
+}
+
 /// Runs `decoder` on `prompts`. `question[p]` is the span of prompt `p`'s tokens that the tree's
 /// importance gate measures attention on (ignored by the other decoders); a tree with percentile
 /// thresholds must be [`tree::TreeConfig::calibrated`] first.
@@ -153,28 +171,8 @@ pub fn run<B: Backend>(
             decoded: decode(model, prompts, cfg, &mut Plain),
             processor: ProcessorStats::default(),
         },
-        Decoder::EmInf(c) => {
-            let mut p = EmInfProcessor {
-                cfg: c.clone(),
-                stats: ProcessorStats::default(),
-            };
-            let decoded = decode(model, prompts, cfg, &mut crate::rollout::engine::Processing(&mut p));
-            DecoderRun {
-                decoded,
-                processor: p.stats,
-            }
-        }
-        Decoder::AdaptiveTemperature(c) => {
-            let mut p = AdaptiveTemperatureProcessor {
-                cfg: c.clone(),
-                stats: ProcessorStats::default(),
-            };
-            let decoded = decode(model, prompts, cfg, &mut crate::rollout::engine::Processing(&mut p));
-            DecoderRun {
-                decoded,
-                processor: p.stats,
-            }
-        }
+        Decoder::EmInf(c) => processed(model, prompts, cfg, c),
+        Decoder::AdaptiveTemperature(c) => processed(model, prompts, cfg, c),
         Decoder::Tree(t) => DecoderRun {
             decoded: tree::grow(model, prompts, cfg, t, question),
             processor: ProcessorStats::default(),

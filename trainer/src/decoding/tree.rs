@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Transformer;
 use crate::rollout::sampler::top_indices;
-use crate::rollout::{Completion, Control, DecodeHooks, Decoded, RolloutConfig, StepView, decode};
+use crate::rollout::{Completion, Control, DecodeHooks, Decoded, RolloutConfig, SamplingParams, StepView, decode};
 
 /// A threshold given as a value or as a percentile of calibration data.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -115,7 +115,8 @@ impl TreeConfig {
     }
 
     /// The config with percentile thresholds replaced by their values on greedy decodes of
-    /// `prompts` (every generated position's H_t and I_t).
+    /// `prompts` (every generated position's H_t and I_t; one decode per prompt at `cfg`'s length
+    /// and end ids, whatever its sampling); unchanged when nothing needs calibration.
     pub fn calibrated<B: Backend>(
         &self,
         model: &Transformer<B>,
@@ -123,12 +124,24 @@ impl TreeConfig {
         cfg: &RolloutConfig,
         question: &[Range<usize>],
     ) -> Self {
+        if !self.needs_calibration() {
+            return self.clone();
+        }
+        let greedy = RolloutConfig {
+            group_size: 1,
+            sampling: SamplingParams {
+                temperature: 0.0,
+                top_logprobs: 0,
+                ..cfg.sampling.clone()
+            },
+            ..cfg.clone()
+        };
         let mut rec = Recorder {
             question: question.to_vec(),
             entropies: vec![],
             importances: vec![],
         };
-        decode(model, prompts, cfg, &mut rec);
+        decode(model, prompts, &greedy, &mut rec);
         let resolve = |t: Threshold, xs: &mut Vec<f64>| match t {
             Threshold::Percentile(p) => Threshold::Value(percentile(xs, p)),
             v => v,

@@ -118,16 +118,7 @@ fn prepare<B: Backend>(
     };
     if t.needs_calibration() {
         let (prompts, spans) = encode(spec, arm.calibration);
-        let greedy = RolloutConfig {
-            group_size: 1,
-            sampling: SamplingParams {
-                temperature: 0.0,
-                top_logprobs: 0,
-                ..Default::default()
-            },
-            ..cfg.clone()
-        };
-        t = t.calibrated(model, &prompts, &greedy, &spans);
+        t = t.calibrated(model, &prompts, cfg, &spans);
     }
     Decoder::Tree(t)
 }

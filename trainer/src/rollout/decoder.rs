@@ -137,7 +137,7 @@ pub fn decode<B: Backend>(
         .collect();
     let probe = keys.iter().any(Option::is_some).then_some(keys.as_slice());
     let mut dec = Stepper::prefill(model, prompts, cfg, probe, &mut cost);
-    let mut rows = dec.root_rows(cfg);
+    let mut rows = dec.root_rows();
     let mut done = Vec::new();
     for pos in 0..cfg.max_new_tokens {
         let NextBatch {
@@ -151,9 +151,9 @@ pub fn decode<B: Backend>(
         }
         dec.forward(&rows, &source, tokens, probe, &mut cost);
     }
-    done.sort_by(|a: &Completion, b: &Completion| {
-        let path = |c: &Completion| c.forks.iter().map(|f| f.child).collect::<Vec<_>>();
-        (a.prompt_index, a.sample_index, path(a)).cmp(&(b.prompt_index, b.sample_index, path(b)))
+    done.sort_by_cached_key(|c| {
+        let path: Vec<u32> = c.forks.iter().map(|f| f.child).collect();
+        (c.prompt_index, c.sample_index, path)
     });
     Decoded {
         completions: done,
@@ -265,8 +265,8 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
     }
 
     /// The P·G rows before the first token: row r is sample r % G of prompt r / G.
-    fn root_rows(&self, cfg: &RolloutConfig) -> Vec<Row> {
-        let g = cfg.group_size;
+    fn root_rows(&self) -> Vec<Row> {
+        let (cfg, g) = (self.cfg, self.cfg.group_size);
         (0..self.prompts.len() * g)
             .map(|r| Row {
                 out: Completion::empty(r / g, r % g),
