@@ -66,7 +66,7 @@ pub fn tiny_run(run_dir: &Path, seed: u64, rest: &str, origin: &str) -> entrl::c
 
 /// The lines of a run's `metrics.jsonl`.
 pub fn metric_lines(run_dir: &Path) -> Vec<serde_json::Value> {
-    entrl::train::metrics::read_lines(run_dir).unwrap()
+    entrl::metrics_log::read_lines(run_dir).unwrap()
 }
 
 /// Argmax with the lowest id on ties (the sampler's greedy rule).

@@ -8,12 +8,17 @@
 
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod decoding;
+pub mod error;
 pub mod eval;
+pub mod metrics_log;
 pub mod model;
 pub mod objectives;
+pub mod optim;
+pub mod plan;
 pub mod plots;
 pub mod record;
 pub mod rollout;

@@ -360,7 +360,7 @@ pub fn bars(stem: &Path, bars: &[Bar], metric: &str, title: &str) -> anyhow::Res
 /// evaluations), reward, token entropy and EDIS versus step. Writes `stem.{svg,png}`.
 pub fn run_curves(run_dir: &Path, stem: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut s: Vec<Vec<(f64, f64)>> = vec![vec![]; 5];
-    for j in crate::train::metrics::read_lines(run_dir)? {
+    for j in crate::metrics_log::read_lines(run_dir)? {
         let step = j["step"].as_f64().unwrap_or(0.0);
         if let Some(a) = j["eval/greedy_accuracy"].as_f64() {
             s[1].push((step, a));

@@ -119,6 +119,44 @@ pub fn synthetic_tokenizer_json() -> serde_json::Value {
     })
 }
 
+/// The tokenizer a model uses, by one rule everywhere (training, evaluation, `generate`): an
+/// explicit path wins, else the model directory's `tokenizer.json`, else the synthetic tasks'
+/// `data/tokenizer.json` (a from-scratch model).
+pub fn tokenizer_json(explicit: Option<&Path>, model_dir: Option<&Path>) -> std::path::PathBuf {
+    match (explicit, model_dir) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(dir)) => dir.join("tokenizer.json"),
+        (None, None) => "data/tokenizer.json".into(),
+    }
+}
+
+/// The folder of a tokenizer.json: where its `tokenizer_config.json` (chat template, special
+/// tokens) lives.
+pub fn tokenizer_dir(tokenizer_json: &Path) -> &Path {
+    match tokenizer_json.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Files beside a model's tokenizer.json that a checkpoint carries along (chat template and
+/// special tokens), copied when present.
+const TOKENIZER_FILES: [&str; 3] = ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"];
+
+/// Copies the tokenizer files of `tokenizer_json`'s folder into `dir`.
+pub fn copy_tokenizer_files(tokenizer_json: &Path, dir: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::copy(tokenizer_json, dir.join("tokenizer.json"))
+        .with_context(|| format!("copying {}", tokenizer_json.display()))?;
+    let src = tokenizer_dir(tokenizer_json);
+    for name in &TOKENIZER_FILES[1..] {
+        if src.join(name).exists() {
+            std::fs::copy(src.join(name), dir.join(name)).with_context(|| format!("copying {name}"))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! `entrl generate`: completions with per-token entropy, as text or JSONL.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
 use burn::tensor::backend::Backend;
@@ -12,7 +12,7 @@ use entrl::decoding::{self, Decoder, DecoderRun};
 use entrl::model::{self, Transformer, weights};
 use entrl::rollout::{Completion, RolloutConfig, SamplingParams};
 use entrl::tokenizer::Tokenizer;
-use entrl::train::run::tokenizer_dir;
+use entrl::tokenizer::{tokenizer_dir, tokenizer_json};
 
 use super::decoder_args::DecoderArgs;
 
@@ -79,16 +79,14 @@ fn load<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<(Tra
     match (&a.model, &a.config) {
         (Some(dir), _) => Ok((
             model::load_hf_dir(dir, device)?,
-            a.tokenizer.clone().unwrap_or_else(|| dir.join("tokenizer.json")),
+            tokenizer_json(a.tokenizer.as_deref(), Some(dir)),
         )),
         (None, Some(cfg_path)) => {
             let cfg = model::read_model_config_file(cfg_path)?;
             let w = weights::init_weights(&cfg, a.init_seed);
             Ok((
                 weights::build_model(&cfg, w, device)?,
-                a.tokenizer
-                    .clone()
-                    .unwrap_or_else(|| Path::new("data/tokenizer.json").into()),
+                tokenizer_json(a.tokenizer.as_deref(), None),
             ))
         }
         (None, None) => bail!("give --model DIR or --config FILE"),

@@ -94,7 +94,7 @@ pub fn resave(a: ResaveArgs) -> anyhow::Result<()> {
     entrl::model::save_hf_dir_as(&m, &a.out, a.bf16)?;
     let tok = a.model.join("tokenizer.json");
     if tok.exists() {
-        entrl::train::run::copy_tokenizer_files(&tok, &a.out)?;
+        entrl::tokenizer::copy_tokenizer_files(&tok, &a.out)?;
     }
     Ok(())
 }

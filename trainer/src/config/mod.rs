@@ -13,10 +13,7 @@ use std::path::Path;
 pub use entropy::*;
 pub use schema::*;
 
-/// A config problem; the message names the file and the key.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub use crate::error::ConfigError;
 
 impl RunFile {
     /// Reads `path`, applies `overrides` (`key.path=value`), deserialises and validates.

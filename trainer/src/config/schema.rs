@@ -21,6 +21,10 @@ pub struct RunFile {
     /// `cpu` or `cuda:N`.
     #[serde(default = "d_device")]
     pub device: String,
+    /// Abort after this many consecutive optimizer steps (SFT or RL) with a NaN/infinite loss or
+    /// gradient; each such step is skipped.
+    #[serde(default = "d_max_nonfinite")]
+    pub max_consecutive_nonfinite: usize,
     /// Run directory (config, metrics, checkpoints).
     pub output_dir: PathBuf,
     /// The policy.
@@ -70,6 +74,10 @@ impl Default for LoggingSection {
             show_completion: false,
         }
     }
+}
+
+fn d_max_nonfinite() -> usize {
+    5
 }
 
 fn d_device() -> String {
@@ -238,6 +246,8 @@ pub struct SftSection {
     pub max_grad_norm: f64,
     /// Decoupled weight decay on matrices.
     pub weight_decay: f64,
+    /// AdamW β₂.
+    pub adam_beta2: f64,
 }
 
 impl Default for SftSection {
@@ -250,6 +260,7 @@ impl Default for SftSection {
             min_lr_ratio: 0.1,
             max_grad_norm: 1.0,
             weight_decay: 0.0,
+            adam_beta2: 0.999,
         }
     }
 }
@@ -308,8 +319,6 @@ pub struct RlSection {
     pub weight_decay: f64,
     /// AdamW β₂.
     pub adam_beta2: f64,
-    /// Abort after this many consecutive steps with a NaN/infinite loss or gradient.
-    pub max_consecutive_nonfinite: usize,
 }
 
 impl Default for RlSection {
@@ -340,7 +349,6 @@ impl Default for RlSection {
             max_grad_norm: 1.0,
             weight_decay: 0.0,
             adam_beta2: 0.999,
-            max_consecutive_nonfinite: 5,
         }
     }
 }
@@ -368,6 +376,8 @@ pub struct EvalSection {
     pub temperature: f64,
     /// `entrl eval`: their nucleus mass.
     pub top_p: f64,
+    /// `entrl eval`: their top-k (0 = off).
+    pub top_k: usize,
     /// `entrl eval`: k values of pass@k and maj@k (those above `samples` are skipped).
     pub ks: Vec<usize>,
     /// `entrl eval`: k of the EDIS paper's best-k-of-N (pools of m·k samples; 0 = off).
@@ -389,6 +399,7 @@ impl Default for EvalSection {
             samples: 16,
             temperature: 1.0,
             top_p: 1.0,
+            top_k: 0,
             ks: vec![1, 4, 8, 16],
             best_k: 8,
             decoders: vec![],
@@ -483,6 +494,7 @@ impl RunFile {
         range("sft.min_lr_ratio", s.min_lr_ratio, 0.0, 1.0)?;
         range("sft.max_grad_norm", s.max_grad_norm, 0.0, 1e6)?;
         range("sft.weight_decay", s.weight_decay, 0.0, 1.0)?;
+        range("sft.adam_beta2", s.adam_beta2, 0.0, 0.999999)?;
         let r = &self.rl;
         at_least("rl.prompts_per_step", r.prompts_per_step, 1)?;
         let objective = self.entropy.objective.traits();
@@ -503,7 +515,7 @@ impl RunFile {
         range("rl.max_grad_norm", r.max_grad_norm, 0.0, 1e6)?;
         range("rl.weight_decay", r.weight_decay, 0.0, 1.0)?;
         range("rl.adam_beta2", r.adam_beta2, 0.0, 0.999999)?;
-        at_least("rl.max_consecutive_nonfinite", r.max_consecutive_nonfinite, 1)?;
+        at_least("max_consecutive_nonfinite", self.max_consecutive_nonfinite, 1)?;
         at_least("checkpoint.keep_last", self.checkpoint.keep_last, 1)?;
         at_least("eval.num_problems", self.eval.num_problems, 1)?;
         at_least("eval.samples", self.eval.samples, 1)?;

@@ -7,17 +7,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::tensor::backend::Backend;
-use entrl_rewards::RewardSet;
 
 use super::EvalSpec;
 use super::report::CheckpointReport;
 use super::sampled::{ReportHeader, SampleSpec, report, run_problems};
+use crate::checkpoint;
 use crate::config::RunFile;
-use crate::data::Problem;
 use crate::model;
-use crate::rollout::SamplingParams;
-use crate::tokenizer::Tokenizer;
-use crate::train::{checkpoint, run as train_run};
+use crate::plan::{EvalPlan, ModelInputs, calibration_problems};
 use crate::trajectories::{self, Header, Record};
 
 /// A checkpoint to evaluate: its directory, a label for its output folder, its step if known.
@@ -100,21 +97,17 @@ pub fn resolve_targets(paths: &[PathBuf]) -> anyhow::Result<Vec<Target>> {
 /// `eval.calibration_problems` training problems.
 fn decoder_arms<B: Backend>(
     model: &model::Transformer<B>,
-    problems: &[Problem],
     spec: &EvalSpec,
+    plan: &EvalPlan,
     run: &RunFile,
 ) -> anyhow::Result<Vec<super::decoders::ArmReport>> {
     if run.eval.decoders.is_empty() {
         return Ok(vec![]);
     }
-    let train = train_run::source(&run.data.train, run.seed, false)?;
-    let n_cal = train
-        .len()
-        .map_or(run.eval.calibration_problems, |l| l.min(run.eval.calibration_problems));
-    let calibration: Vec<Problem> = (0..n_cal as u64).map(|i| train.get(i)).collect();
+    let calibration = calibration_problems(run)?;
     let arm = super::decoders::ArmSpec {
         n: run.eval.samples,
-        temperature: run.eval.temperature,
+        temperature: plan.sampled.temperature,
         seed: run.seed,
         ks: &run.eval.ks,
         calibration: &calibration,
@@ -122,7 +115,7 @@ fn decoder_arms<B: Backend>(
     let mut out = vec![];
     for d in &run.eval.decoders {
         let t0 = std::time::Instant::now();
-        let r = super::decoders::run_arm(model, problems, spec, d, &arm);
+        let r = super::decoders::run_arm(model, &plan.problems, spec, d, &arm);
         tracing::info!(
             "decoder arm {}: vote {:.3}, mean {:.3}, AUROC(PE) {:?} ({:.0} s)",
             r.decoder,
@@ -143,20 +136,11 @@ pub fn eval_job<B: Backend>(
     out_dir: &Path,
     device: &B::Device,
 ) -> anyhow::Result<Vec<CheckpointReport>> {
-    let eval_spec = run.data.eval.clone().unwrap_or_else(|| run.data.train.clone());
-    let src = train_run::source(&eval_spec, run.data.eval_seed, false)?;
-    let n = src
-        .len()
-        .map_or(run.eval.num_problems, |l| l.min(run.eval.num_problems));
-    let problems: Vec<Problem> = (0..n as u64).map(|i| src.get(i)).collect();
-    let rewards = RewardSet {
-        fns: run.rewards.iter().map(|e| (e.function.clone(), e.weight)).collect(),
-    };
+    let plan = EvalPlan::resolve(run)?;
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut all = vec![];
     for t in targets {
-        let dir = out_dir.join(&t.label);
-        let done = dir.join("report.json");
+        let done = out_dir.join(&t.label).join("report.json");
         if done.exists() {
             let r: CheckpointReport = serde_json::from_str(&std::fs::read_to_string(&done)?)
                 .with_context(|| format!("{}", done.display()))?;
@@ -164,101 +148,89 @@ pub fn eval_job<B: Backend>(
             all.push(r);
             continue;
         }
-        let tok_path = run
-            .model
-            .tokenizer
-            .clone()
-            .filter(|p| p.exists())
-            .unwrap_or_else(|| t.dir.join("tokenizer.json"));
-        let tok = Tokenizer::from_file(&tok_path)?;
-        let prompts = run.data.prompt_format(crate::train::run::tokenizer_dir(&tok_path))?;
-        let model = model::load_hf_dir::<B>(&t.dir, device)?;
-        let eos = tok.end_ids(model.config().eos_ids());
-        let spec = EvalSpec {
-            tok: &tok,
-            prompts: &prompts,
-            rewards: &rewards,
-            eos: &eos,
-            max_new_tokens: run.eval.max_completion_length.unwrap_or(run.rl.max_completion_length),
-            batch: 256,
-            signals: run.entropy.signal_params(),
-            top_logprobs: run.entropy.top_logprobs,
-        };
-        let ss = SampleSpec {
-            samples: run.eval.samples,
-            sampling: SamplingParams {
-                temperature: run.eval.temperature,
-                top_p: run.eval.top_p,
-                top_logprobs: run.entropy.top_logprobs,
-                ..Default::default()
-            },
-            seed: run.seed,
-            ks: run.eval.ks.clone(),
-            best_k: run.eval.best_k,
-        };
-        let t0 = std::time::Instant::now();
-        let results = run_problems(&model, &problems, &spec, &ss);
-        let traj = dir.join("trajectories");
-        let step = t.step.unwrap_or(0);
-        let samples: Vec<Record> = results.iter().flat_map(|r| r.samples.iter().cloned()).collect();
-        let greedy: Vec<Record> = results.iter().map(|r| r.greedy.clone()).collect();
-        for (label, recs) in [("samples", &samples), ("greedy", &greedy)] {
-            let h = Header {
-                kind: "eval".into(),
-                step,
-                label: label.into(),
-                signals: run.entropy.signal_params(),
-            };
-            trajectories::write(&traj, &h, recs)?;
-        }
-        let rep = CheckpointReport {
-            header: ReportHeader {
-                checkpoint: t.dir.display().to_string(),
-                step: t.step,
-                samples: run.eval.samples,
-                temperature: run.eval.temperature,
-                edis: run.entropy.edis,
-                deepconf: run.entropy.deepconf,
-            },
-            sources: report(&results, &ss.ks, ss.best_k),
-            decoders: decoder_arms(&model, &problems, &spec, run)?,
-        };
-        let title = |what: &str| {
-            format!(
-                "{what}: {} ({} samples/problem, T = {})",
-                t.label, ss.samples, run.eval.temperature
-            )
-        };
-        crate::plots::entropy_trajectories(
-            &dir.join("plots/entropy_trajectories"),
-            &samples,
-            &title("Entropy trajectories"),
-        )?;
-        crate::plots::signal_distribution(
-            &dir.join("plots/edis_distribution"),
-            &samples,
-            entrl_rewards::Signal::Edis,
-            &title("EDIS of correct vs incorrect samples"),
-        )?;
-        std::fs::write(dir.join("report.md"), super::report::checkpoint_md(&rep))?;
-        // report.json last, atomically: its presence marks the checkpoint as done
-        let tmp = dir.join("report.json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(&rep)?)?;
-        std::fs::rename(&tmp, &done)?;
-        let all_src = rep.sources.last().expect("an 'all' row");
-        tracing::info!(
-            "{}: greedy {:.3}, mean@{} {:.3}, best-of-N by EDIS {:.3} ({} problems, {:.0} s)",
-            t.label,
-            all_src.greedy_accuracy,
-            all_src.samples,
-            all_src.mean_at_n,
-            all_src.best_of_n["edis"],
-            all_src.problems,
-            t0.elapsed().as_secs_f64()
-        );
-        all.push(rep);
+        all.push(eval_target::<B>(run, &plan, t, &out_dir.join(&t.label), device)?);
     }
     std::fs::write(out_dir.join("report.json"), serde_json::to_string_pretty(&all)?)?;
     std::fs::write(out_dir.join("report.md"), super::report::job_md(&all))?;
     Ok(all)
+}
+
+/// One checkpoint: greedy and sampled completions of every problem, the decoder arms, the
+/// trajectories, plots and report in `dir` (`report.json` last: it marks the target done).
+fn eval_target<B: Backend>(
+    run: &RunFile,
+    plan: &EvalPlan,
+    t: &Target,
+    dir: &Path,
+    device: &B::Device,
+) -> anyhow::Result<CheckpointReport> {
+    let model = model::load_hf_dir::<B>(&t.dir, device)?;
+    let inputs = ModelInputs::resolve(run, Some(&t.dir), model.config())?;
+    let spec = EvalSpec::new(plan, &inputs);
+    let ss = SampleSpec {
+        samples: run.eval.samples,
+        sampling: plan.sampled.params(),
+        seed: run.seed,
+        ks: run.eval.ks.clone(),
+        best_k: run.eval.best_k,
+    };
+    let t0 = std::time::Instant::now();
+    let results = run_problems(&model, &plan.problems, &spec, &ss);
+    let step = t.step.unwrap_or(0);
+    let samples: Vec<Record> = results.iter().flat_map(|r| r.samples.iter().cloned()).collect();
+    let greedy: Vec<Record> = results.iter().map(|r| r.greedy.clone()).collect();
+    for (label, recs) in [("samples", &samples), ("greedy", &greedy)] {
+        let h = Header {
+            kind: "eval".into(),
+            step,
+            label: label.into(),
+            signals: plan.signals,
+        };
+        trajectories::write(&dir.join("trajectories"), &h, recs)?;
+    }
+    let rep = CheckpointReport {
+        header: ReportHeader {
+            checkpoint: t.dir.display().to_string(),
+            step: t.step,
+            samples: run.eval.samples,
+            temperature: plan.sampled.temperature,
+            edis: run.entropy.edis,
+            deepconf: run.entropy.deepconf,
+        },
+        sources: report(&results, &ss.ks, ss.best_k),
+        decoders: decoder_arms(&model, &spec, plan, run)?,
+    };
+    let title = |what: &str| {
+        format!(
+            "{what}: {} ({} samples/problem, T = {})",
+            t.label, ss.samples, plan.sampled.temperature
+        )
+    };
+    crate::plots::entropy_trajectories(
+        &dir.join("plots/entropy_trajectories"),
+        &samples,
+        &title("Entropy trajectories"),
+    )?;
+    crate::plots::signal_distribution(
+        &dir.join("plots/edis_distribution"),
+        &samples,
+        entrl_rewards::Signal::Edis,
+        &title("EDIS of correct vs incorrect samples"),
+    )?;
+    std::fs::write(dir.join("report.md"), super::report::checkpoint_md(&rep))?;
+    let tmp = dir.join("report.json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&rep)?)?;
+    std::fs::rename(&tmp, dir.join("report.json"))?;
+    let all_src = rep.sources.last().expect("an 'all' row");
+    tracing::info!(
+        "{}: greedy {:.3}, mean@{} {:.3}, best-of-N by EDIS {:.3} ({} problems, {:.0} s)",
+        t.label,
+        all_src.greedy_accuracy,
+        all_src.samples,
+        all_src.mean_at_n,
+        all_src.best_of_n["edis"],
+        all_src.problems,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(rep)
 }

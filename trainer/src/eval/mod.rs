@@ -14,6 +14,7 @@ use entrl_rewards::{RewardSet, SignalParams};
 
 use crate::data::{Problem, PromptFormat};
 use crate::model::Transformer;
+use crate::plan::{EvalPlan, ModelInputs};
 use crate::rollout::{RolloutConfig, SamplingParams, generate};
 use crate::tokenizer::Tokenizer;
 use crate::trajectories::Record;
@@ -49,6 +50,22 @@ pub struct EvalSpec<'a> {
     pub signals: SignalParams,
     /// Top-k log-probs recorded per generated token.
     pub top_logprobs: usize,
+}
+
+impl<'a> EvalSpec<'a> {
+    /// Greedy decoding's settings for the plan's held-out evaluation and a model's inputs.
+    pub fn new(plan: &'a EvalPlan, model: &'a ModelInputs) -> Self {
+        Self {
+            tok: &model.tok,
+            prompts: &model.prompts,
+            rewards: &plan.rewards,
+            eos: &model.eos,
+            max_new_tokens: plan.sampled.max_new_tokens,
+            batch: 256,
+            signals: plan.signals,
+            top_logprobs: plan.sampled.top_logprobs,
+        }
+    }
 }
 
 /// Greedy decoding of every problem (one batch per `spec.batch` problems) and its verdict.

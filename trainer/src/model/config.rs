@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// Decoder-only transformer of the Llama family (Llama, SmolLM2, Qwen2 with q/k/v bias).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::cov::{CovTerms, TokenView, token_covariance};
+use super::covariance::{CovTerms, TokenView, token_covariance};
 
 /// Clip-Cov's knobs; defaults are verl's entropy recipe (ratio 2e-4, bounds 1 and 5).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::cov::{CovTerms, TokenView, token_covariance};
+use super::covariance::{CovTerms, TokenView, token_covariance};
 
 /// KL-Cov's knobs; defaults are verl's entropy recipe (ratio 2e-4, coefficient 1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 pub mod advantages;
 pub mod clip_cov;
 pub mod cov;
+pub mod covariance;
 pub mod em_ft;
 pub mod em_rl;
 pub mod entropy;

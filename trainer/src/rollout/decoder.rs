@@ -26,7 +26,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::engine::{Completion, FinishReason, ForkPoint, RolloutConfig};
+use super::completion::{Completion, FinishReason, ForkPoint, RolloutConfig};
 use super::sampler::{StepStats, TokenStep, apply_repetition_penalty, choose, row_rng};
 use crate::model::transformer::{Rope, attention_bias};
 use crate::model::{KvCache, Transformer};

@@ -7,8 +7,8 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::{Arm, ArmState, SweepFile, arm_state};
+use crate::metrics_log::read_lines;
 use crate::plots;
-use crate::train::metrics::read_lines;
 
 /// Metrics shown first in `sweep.md` and plotted, with their display names.
 const SHOWN: [(&str, &str, f64); 6] = [

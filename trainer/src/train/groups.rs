@@ -6,11 +6,11 @@ use burn::tensor::backend::Backend;
 use entrl_rewards::Signal;
 use entrl_rewards::selection::edis_filter;
 
-use super::run::Ctx;
 use crate::data::Problem;
 use crate::model::Transformer;
 use crate::objectives::{RewardSource, em_rl};
-use crate::rollout::{Completion, RolloutConfig, SamplingParams, generate};
+use crate::plan::RunPlan;
+use crate::rollout::{Completion, RolloutConfig, generate};
 use crate::trajectories::Record;
 
 /// A prompt's group as kept for the update (G completions).
@@ -63,8 +63,8 @@ pub fn training_reward(source: RewardSource, c: &Completion, functions_total: f6
 
 /// Scores one prompt's completions (data index `index`), records every one of them, EDIS-filters
 /// them and applies DAPO's dynamic sampling: the kept group joins `s.groups`, or counts as dropped.
-fn judge_group<B: Backend>(
-    ctx: &Ctx<B>,
+fn judge_group(
+    plan: &RunPlan,
     s: &mut Sampled,
     prompt: &[u32],
     problem: &Problem,
@@ -72,13 +72,14 @@ fn judge_group<B: Backend>(
     comps: &[Completion],
     dynamic: bool,
 ) {
-    let (r, e) = (&ctx.run.rl, &ctx.run.entropy);
-    let objective = e.objective.traits();
+    let (r, e) = (&plan.file.rl, &plan.file.entropy);
+    let objective = plan.objective.traits();
+    let tok = &plan.model.tok;
     let scored: Vec<_> = comps
         .iter()
         .map(|c| {
-            ctx.rewards
-                .score(&ctx.tok.decode(&c.tokens, false), &problem.answer, c.tokens.len())
+            plan.rewards()
+                .score(&tok.decode(&c.tokens, false), &problem.answer, c.tokens.len())
         })
         .collect();
     let rewards: Vec<f64> = comps
@@ -121,18 +122,15 @@ fn judge_group<B: Backend>(
 }
 
 /// Samples `rl.prompts_per_step` groups starting at data `cursor`.
-pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_step: u64, mut cursor: u64) -> Sampled {
-    let r = &ctx.run.rl;
-    let e = &ctx.run.entropy;
-    let g = r.num_generations;
-    let per_prompt = e.sampled_per_prompt(g);
-    let sampling = SamplingParams {
-        temperature: r.temperature,
-        top_p: r.top_p,
-        top_k: r.top_k,
-        top_logprobs: e.top_logprobs,
-        ..Default::default()
-    };
+pub fn sample_groups<B: Backend>(
+    plan: &RunPlan,
+    policy: &Transformer<B>,
+    global_step: u64,
+    mut cursor: u64,
+) -> Sampled {
+    let r = &plan.file.rl;
+    let per_prompt = plan.file.entropy.sampled_per_prompt(r.num_generations);
+    let sampling = plan.rollout.params();
     let mut s = Sampled {
         groups: vec![],
         records: vec![],
@@ -142,29 +140,36 @@ pub fn sample_groups<B: Backend>(ctx: &Ctx<B>, policy: &Transformer<B>, global_s
         cursor,
     };
     // dynamic sampling only judges verifier rewards
-    let objective = e.objective.traits();
-    let dynamic = r.dynamic_sampling && objective.dynamic_sampling;
+    let dynamic = r.dynamic_sampling && plan.objective.traits().dynamic_sampling;
     loop {
         let need = r.prompts_per_step - s.groups.len();
         let first = cursor;
-        let problems: Vec<_> = (0..need as u64).map(|k| ctx.train.get(first + k)).collect();
+        let problems: Vec<_> = (0..need as u64).map(|k| plan.train.get(first + k)).collect();
         cursor += need as u64;
         let prompts: Vec<Vec<u32>> = problems
             .iter()
-            .map(|p| ctx.tok.encode(&ctx.prompts.prompt(&p.question)))
+            .map(|p| plan.model.tok.encode(&plan.model.prompts.prompt(&p.question)))
             .collect();
         let cfg = RolloutConfig {
             group_size: per_prompt,
-            max_new_tokens: r.max_completion_length,
+            max_new_tokens: plan.rollout.max_new_tokens,
             sampling: sampling.clone(),
-            eos_ids: ctx.eos.clone(),
-            seed: rollout_seed(ctx.run.seed, global_step, s.rounds),
+            eos_ids: plan.model.eos.clone(),
+            seed: rollout_seed(plan.file.seed, global_step, s.rounds),
             first_prompt_index: 0,
         };
         let out = generate(policy, &prompts, &cfg);
         s.rounds += 1;
         for (k, comps) in out.chunks(per_prompt).enumerate() {
-            judge_group(ctx, &mut s, &prompts[k], &problems[k], first + k as u64, comps, dynamic);
+            judge_group(
+                plan,
+                &mut s,
+                &prompts[k],
+                &problems[k],
+                first + k as u64,
+                comps,
+                dynamic,
+            );
         }
         if s.groups.len() >= r.prompts_per_step || !dynamic || s.rounds > r.max_resample_rounds {
             break;

@@ -1,10 +1,8 @@
 //! The training loop and what it needs: batches, optimizer, checkpoints, metrics, the two phases.
 
 pub mod batch;
-pub mod checkpoint;
 pub mod groups;
 pub mod metrics;
-pub mod optim;
 pub mod progress;
 pub mod rl;
 pub mod run;
@@ -16,7 +14,10 @@ pub mod update;
 use burn::tensor::backend::AutodiffBackend;
 use serde_json::{Map, Value};
 
-pub use run::{RunSummary, train};
+use crate::config::RunFile;
+
+pub use crate::{checkpoint, optim};
+pub use run::RunSummary;
 pub use trainer::Trainer;
 
 /// Outcome of one optimizer step, SFT or RL.
@@ -34,4 +35,17 @@ pub struct StepOutcome<AB: AutodiffBackend> {
     pub records: Vec<crate::trajectories::Record>,
     /// The adaptive entropy coefficient after the step (`None`: not adaptive).
     pub entropy_coef: Option<f64>,
+}
+
+/// Trains according to `run` in `run.output_dir`; `resume` continues from its latest checkpoint,
+/// `overwrite` replaces an existing run.
+pub fn train<AB: AutodiffBackend>(
+    run: RunFile,
+    resume: bool,
+    overwrite: bool,
+    device: &AB::Device,
+) -> anyhow::Result<RunSummary> {
+    let mut trainer = Trainer::<AB>::open(run, resume, overwrite, device)?;
+    while trainer.advance()? {}
+    trainer.finish()
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
-use super::checkpoint::Phase;
+use crate::checkpoint::Phase;
 
 /// Progress display of one `train` invocation.
 pub struct Progress {

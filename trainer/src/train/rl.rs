@@ -13,35 +13,35 @@ use serde_json::{Map, json};
 
 use super::StepOutcome;
 use super::batch::rl_batch;
-use super::checkpoint::TrainerState;
 use super::groups::{Sampled, sample_groups};
 use super::metrics::{rollout_metrics, update_metrics};
-use super::optim::{AdamW, lr_at};
-use super::run::Ctx;
 use super::update::{UpdateConfig, policy_update};
+use crate::checkpoint::TrainerState;
 use crate::model::Transformer;
-use crate::objectives::{AdvantageSource, EntropyLoss, PolicyLossConfig, advantages};
+use crate::objectives::{AdvantageSource, EntropyLoss, advantages};
+use crate::optim::AdamW;
+use crate::plan::RunPlan;
 use crate::rollout::{Completion, FinishReason};
 
 /// Runs RL step `phase_step` (global step `global_step`) starting at data `cursor`: rollouts,
 /// rewards, advantages, metrics, and the policy update. The step's completions come back in
 /// [`StepOutcome::records`] (the caller writes artifacts and samples).
 pub fn rl_step<AB: AutodiffBackend>(
-    ctx: &Ctx<AB::InnerBackend>,
+    plan: &RunPlan,
+    reference: Option<&Transformer<AB::InnerBackend>>,
     model: Transformer<AB>,
     opt: &mut AdamW<AB::InnerBackend>,
     state: &TrainerState,
     device: &AB::Device,
 ) -> StepOutcome<AB> {
     let (phase_step, global_step, cursor) = (state.phase_step, state.global_step, state.data_cursor);
-    let r = &ctx.run.rl;
     let t0 = Instant::now();
-    let mut sampled = sample_groups(ctx, &model.valid(), global_step, cursor);
+    let mut sampled = sample_groups(plan, &model.valid(), global_step, cursor);
     let rollout_s = t0.elapsed().as_secs_f64();
-    let adv = advantages_of(ctx, &mut sampled);
+    let adv = advantages_of(plan, &mut sampled);
     let comps: Vec<&Completion> = sampled.groups.iter().flat_map(|gr| gr.completions.iter()).collect();
-    let lr = lr_at(phase_step, r.learning_rate, r.warmup_steps, r.steps, r.min_lr_ratio);
-    let mut m = rollout_metrics(&ctx.run, &sampled, &comps);
+    let lr = plan.rl.lr_at(phase_step);
+    let mut m = rollout_metrics(&plan.file, &sampled, &comps);
     m.insert("lr".into(), json!(lr));
     m.insert("time/rollout_s".into(), json!(rollout_s));
     let mut outcome = StepOutcome {
@@ -62,7 +62,7 @@ pub fn rl_step<AB: AutodiffBackend>(
             .collect();
         let keep: Vec<bool> = comps
             .iter()
-            .map(|c| !(c.finish_reason == FinishReason::Length && r.mask_truncated_completions))
+            .map(|c| !(c.finish_reason == FinishReason::Length && plan.file.rl.mask_truncated_completions))
             .collect();
         let tokens: Vec<&[u32]> = comps.iter().map(|c| c.tokens.as_slice()).collect();
         let batch = rl_batch::<AB::InnerBackend>(&prompts, &tokens, &keep, device);
@@ -71,13 +71,13 @@ pub fn rl_step<AB: AutodiffBackend>(
             opt,
             &batch,
             &adv,
-            ctx.reference.as_ref(),
-            &update_config(ctx, lr, state),
+            reference,
+            &update_config(plan, lr, state),
         );
         outcome.model = model;
-        outcome.entropy_coef = ctx.run.entropy.adaptive.map(|_| -u.entropy_coef);
+        outcome.entropy_coef = plan.file.entropy.adaptive.map(|_| -u.entropy_coef);
         outcome.finite = u.finite;
-        update_metrics(&mut m, &u, batch.tokens_in_loss, &ctx.run);
+        update_metrics(&mut m, &u, batch.tokens_in_loss, &plan.file);
         let lens: f64 = comps.iter().map(|c| c.tokens.len() as f64).sum();
         m.insert("perf/tokens".into(), json!(lens));
     }
@@ -88,12 +88,12 @@ pub fn rl_step<AB: AutodiffBackend>(
 
 /// Advantages of the kept completions (group order), EDIS-weighted when enabled; each record
 /// gets its advantage and weight.
-fn advantages_of(ctx: &Ctx<impl burn::tensor::backend::Backend>, sampled: &mut Sampled) -> Vec<f64> {
-    let (r, e) = (&ctx.run.rl, &ctx.run.entropy);
+fn advantages_of(plan: &RunPlan, sampled: &mut Sampled) -> Vec<f64> {
+    let (r, e) = (&plan.file.rl, &plan.file.entropy);
     let groups = &sampled.groups;
     let rewards: Vec<f64> = groups.iter().flat_map(|gr| gr.rewards.iter().copied()).collect();
     let ranges = advantages::consecutive(groups.iter().map(|gr| gr.rewards.len()));
-    let mut adv = match e.objective.traits().advantages {
+    let mut adv = match plan.objective.traits().advantages {
         AdvantageSource::GroupBaseline => advantages::compute(
             r.advantage_estimator,
             &rewards,
@@ -124,29 +124,22 @@ fn advantages_of(ctx: &Ctx<impl burn::tensor::backend::Backend>, sampled: &mut S
 
 /// The update's settings from `[rl]` and `[entropy]`, at learning rate `lr`; an adaptive entropy
 /// coefficient starts from its value in `state` (`entropy.coef` at first).
-fn update_config(ctx: &Ctx<impl burn::tensor::backend::Backend>, lr: f64, state: &TrainerState) -> UpdateConfig {
-    let (r, e) = (&ctx.run.rl, &ctx.run.entropy);
+fn update_config(plan: &RunPlan, lr: f64, state: &TrainerState) -> UpdateConfig {
+    let (r, e) = (&plan.file.rl, &plan.file.entropy);
     UpdateConfig {
-        loss: PolicyLossConfig {
-            loss_type: r.loss_type,
-            epsilon: r.epsilon,
-            epsilon_high: r.epsilon_high(),
-            beta: r.beta,
-            max_completion_length: r.max_completion_length,
-            cov_control: e.cov_control,
-        },
-        temperature: r.temperature,
+        loss: plan.loss,
+        temperature: plan.rollout.temperature,
         num_iterations: r.num_iterations,
         micro_batch_size: r.micro_batch_size,
-        max_grad_norm: r.max_grad_norm,
+        max_grad_norm: plan.rl.max_grad_norm,
         lr,
-        entropy_coef: match (e.objective.traits().entropy_loss, e.adaptive) {
+        entropy_coef: match (plan.objective.traits().entropy_loss, e.adaptive) {
             (EntropyLoss::Regularizer, Some(_)) => -state.entropy_coef.unwrap_or(e.coef), // a bonus
             (EntropyLoss::Regularizer, None) => e.signed_coef(),
             (EntropyLoss::Minimize, _) => 1.0,
         },
         top_entropy_quantile: e.top_entropy_quantile,
         adaptive_entropy: e.adaptive,
-        seed: ctx.run.seed ^ state.global_step.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        seed: plan.file.seed ^ state.global_step.wrapping_mul(0x9E37_79B9_7F4A_7C15),
     }
 }

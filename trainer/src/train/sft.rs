@@ -6,30 +6,30 @@ use serde_json::{Map, json};
 
 use super::StepOutcome;
 use super::batch::sft_batch;
-use super::optim::{AdamW, GradAccum, clip_scale, lr_at};
-use super::run::Ctx;
 use crate::model::Transformer;
 use crate::objectives::sft::sft_loss;
+use crate::optim::{AdamW, GradAccum, clip_scale};
+use crate::plan::RunPlan;
 use crate::scoring::score_tokens;
 
 /// Runs step `phase_step` of the warm-up on problems from `cursor`: the new model, the advanced
 /// cursor, the step's metrics, and `finite = false` when the loss or gradient was not finite (the
 /// update is skipped).
 pub fn sft_step<AB: AutodiffBackend>(
-    ctx: &Ctx<AB::InnerBackend>,
+    plan: &RunPlan,
     model: Transformer<AB>,
     opt: &mut AdamW<AB::InnerBackend>,
     phase_step: u64,
     cursor: u64,
     device: &AB::Device,
 ) -> StepOutcome<AB> {
-    let s = &ctx.run.sft;
-    let rows: Vec<(Vec<u32>, Vec<u32>)> = (0..s.batch_size as u64)
+    let (tok, prompts) = (&plan.model.tok, &plan.model.prompts);
+    let rows: Vec<(Vec<u32>, Vec<u32>)> = (0..plan.file.sft.batch_size as u64)
         .map(|k| {
-            let p = ctx.train.get(cursor + k);
+            let p = plan.train.get(cursor + k);
             (
-                ctx.tok.encode(&ctx.prompts.prompt(&p.question)),
-                ctx.tok.encode(&ctx.prompts.target(&p.question, &p.solution)),
+                tok.encode(&prompts.prompt(&p.question)),
+                tok.encode(&prompts.target(&p.question, &p.solution)),
             )
         })
         .collect();
@@ -38,7 +38,7 @@ pub fn sft_step<AB: AutodiffBackend>(
     let stats = score_tokens(&model, tokens, &vec![0; b], 1.0, 64);
     let loss = sft_loss(stats.logprobs, mask, n_tok);
     let loss_v = loss.clone().into_scalar().elem::<f64>();
-    let lr = lr_at(phase_step, s.learning_rate, s.warmup_steps, s.steps, s.min_lr_ratio);
+    let lr = plan.sft.lr_at(phase_step);
     let mut m = Map::new();
     m.insert("loss".into(), json!(loss_v));
     m.insert("sft/tokens".into(), json!(n_tok));
@@ -62,6 +62,6 @@ pub fn sft_step<AB: AutodiffBackend>(
     if !norm.is_finite() {
         return outcome(model, m, false);
     }
-    let model = opt.step(model, &acc, lr, clip_scale(norm, s.max_grad_norm));
+    let model = opt.step(model, &acc, lr, clip_scale(norm, plan.sft.max_grad_norm));
     outcome(model, m, true)
 }

@@ -13,28 +13,26 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use entrl_rewards::RewardSet;
 use serde_json::{Map, json};
 
-use super::checkpoint::{self, Phase, TrainerState};
 use super::metrics::{self, MetricsLog};
-use super::optim::AdamW;
 use super::progress::Progress;
-use super::run::{
-    Ctx, RunSummary, copy_tokenizer_files, new_optimizer, param_names, save_checkpoint, source, tokenizer_dir,
-    tokenizer_path,
-};
+use super::run::{RunSummary, param_names, save_checkpoint};
 use super::{StepOutcome, rl, sft};
+use crate::checkpoint::{self, Phase, TrainerState};
 use crate::config::{RunFile, WeightsDtype};
-use crate::data::{Problem, ProblemSource, PromptFormat};
 use crate::eval::{EvalSpec, greedy_accuracy};
 use crate::model::{self, Transformer, weights};
-use crate::tokenizer::Tokenizer;
+use crate::optim::AdamW;
+use crate::plan::RunPlan;
+use crate::tokenizer::copy_tokenizer_files;
 use crate::trajectories::{Header, Record};
 
 /// A run being trained.
 pub struct Trainer<AB: AutodiffBackend> {
-    ctx: Ctx<AB::InnerBackend>,
+    plan: RunPlan,
+    /// The frozen reference policy (`rl.beta > 0`, from the start of RL).
+    reference: Option<Transformer<AB::InnerBackend>>,
     /// The policy; taken out only while a step consumes it.
     model: Option<Transformer<AB>>,
     opt: AdamW<AB::InnerBackend>,
@@ -63,7 +61,8 @@ impl<AB: AutodiffBackend> Trainer<AB> {
                 run.output_dir.display()
             );
         }
-        let inputs = read_inputs(&run)?;
+        let plan = RunPlan::resolve(run)?;
+        let run = &plan.file;
         let run_dir = run.output_dir.clone();
         let replace_old_run = !resume && run_dir.join("metrics.jsonl").exists();
         if replace_old_run && !overwrite {
@@ -73,21 +72,13 @@ impl<AB: AutodiffBackend> Trainer<AB> {
                 run_dir.display()
             );
         }
-        let (model, state, latest) = start::<AB>(&run, resume, device)?;
-        if inputs.tok.vocab_size > model.config().vocab_size {
-            bail!(
-                "{}: tokenizer has {} tokens, the model only {}",
-                tokenizer_path(&run).display(),
-                inputs.tok.vocab_size,
-                model.config().vocab_size
-            );
-        }
+        let (model, state, latest) = start::<AB>(&plan, resume, device)?;
         if replace_old_run {
             std::fs::remove_dir_all(&run_dir).with_context(|| format!("removing {}", run_dir.display()))?;
         }
         std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
         std::fs::write(run_dir.join("config.toml"), run.to_toml())?;
-        let opt = restore_optimizer(&run, &state, latest.as_ref(), &model, device)?;
+        let opt = restore_optimizer(&plan, &state, latest.as_ref(), &model, device)?;
         let kept = latest.as_ref().map_or(0, |l| l.0);
         let metrics = MetricsLog::open(&run_dir, kept)?;
         let samples = MetricsLog::open_file(&run_dir, "samples.jsonl", kept)?;
@@ -95,12 +86,13 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             metrics.open_fresh()?;
             samples.open_fresh()?;
         }
-        let ctx = context(run, inputs, &model, device)?;
-        let log = &ctx.run.logging;
-        let total = ctx.run.sft.steps + ctx.run.rl.steps;
+        let reference = reference::<AB>(&plan, device)?;
+        let log = &run.logging;
+        let total = plan.sft.steps + plan.rl.steps;
         let progress = Progress::new(total, state.global_step, log.logging_steps, log.show_completion);
         Ok(Self {
-            ctx,
+            plan,
+            reference,
             model: Some(model),
             opt,
             state,
@@ -119,22 +111,9 @@ impl<AB: AutodiffBackend> Trainer<AB> {
 
     /// Held-out greedy accuracy, logged as an `eval/*` metrics line (and a trajectory artifact).
     pub fn evaluate(&self, label: &str) -> anyhow::Result<f64> {
-        let (ctx, step) = (&self.ctx, self.state.global_step);
-        let spec = EvalSpec {
-            tok: &ctx.tok,
-            prompts: &ctx.prompts,
-            rewards: &ctx.rewards,
-            eos: &ctx.eos,
-            max_new_tokens: ctx
-                .run
-                .eval
-                .max_completion_length
-                .unwrap_or(ctx.run.rl.max_completion_length),
-            batch: 256,
-            signals: ctx.run.entropy.signal_params(),
-            top_logprobs: ctx.run.entropy.top_logprobs,
-        };
-        let r = greedy_accuracy(&self.model().valid(), &ctx.eval, &spec);
+        let (plan, step) = (&self.plan, self.state.global_step);
+        let problems = &plan.eval.problems;
+        let r = greedy_accuracy(&self.model().valid(), problems, &EvalSpec::new(&plan.eval, &plan.model));
         let mut m = Map::new();
         m.insert("step".into(), json!(step));
         m.insert("eval/label".into(), json!(label));
@@ -150,33 +129,27 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             .collect();
         m.insert("eval/entropy_raw".into(), json!(metrics::summary(&h).0));
         m.append(&mut crate::trajectories::signal_metrics(&r.records, "eval/"));
-        if ctx.run.entropy.trajectories {
+        if plan.file.entropy.trajectories {
             let header = crate::trajectories::Header {
                 kind: "eval".into(),
                 step,
                 label: label.into(),
-                signals: ctx.run.entropy.signal_params(),
+                signals: plan.eval.signals,
             };
-            crate::trajectories::write(&ctx.run.output_dir.join("trajectories"), &header, &r.records)?;
+            crate::trajectories::write(&plan.run_dir().join("trajectories"), &header, &r.records)?;
         }
         self.metrics.write(&m)?;
         tracing::info!(
             step,
             accuracy = r.accuracy,
             "held-out greedy accuracy ({label}, {} problems)",
-            ctx.eval.len()
+            problems.len()
         );
         Ok(r.accuracy)
     }
 
     fn checkpoint(&self) -> anyhow::Result<()> {
-        save_checkpoint(
-            &self.ctx.run.output_dir,
-            &self.ctx,
-            self.model(),
-            &self.opt,
-            &self.state,
-        )
+        save_checkpoint(&self.plan, self.model(), &self.opt, &self.state)
     }
 
     /// One step of the state machine: an evaluation or phase change at a phase boundary, else one
@@ -188,23 +161,23 @@ impl<AB: AutodiffBackend> Trainer<AB> {
                 self.state.initial_accuracy = Some(self.evaluate("initial")?);
                 self.checkpoint()?;
             }
-            Phase::Sft if s.phase_step >= self.ctx.run.sft.steps => {
+            Phase::Sft if s.phase_step >= self.plan.sft.steps => {
                 s.phase = Phase::Rl;
                 s.phase_step = 0;
                 s.optimizer_step = 0;
-                self.opt = new_optimizer(&self.ctx.run, Phase::Rl);
+                self.opt = self.plan.rl.optimizer();
             }
             Phase::Rl if s.pre_rl_accuracy.is_none() => {
                 let acc = self.evaluate("before_rl")?;
                 self.state.pre_rl_accuracy = Some(acc);
                 self.state.initial_accuracy.get_or_insert(acc);
-                if self.ctx.run.rl.beta > 0.0 && self.ctx.reference.is_none() {
-                    model::save_hf_dir(self.model(), &self.ctx.run.output_dir.join("reference"))?;
-                    self.ctx.reference = Some(self.model().valid());
+                if self.plan.loss.beta > 0.0 && self.reference.is_none() {
+                    model::save_hf_dir(self.model(), &self.plan.run_dir().join("reference"))?;
+                    self.reference = Some(self.model().valid());
                 }
                 self.checkpoint()?;
             }
-            Phase::Rl if s.phase_step >= self.ctx.run.rl.steps => s.phase = Phase::Done,
+            Phase::Rl if s.phase_step >= self.plan.rl.steps => s.phase = Phase::Done,
             Phase::Done => return Ok(false),
             Phase::Sft | Phase::Rl => self.step()?,
         }
@@ -224,7 +197,6 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         s.phase_step += 1;
         s.global_step += 1;
         s.optimizer_step = self.opt.step;
-        self.count_nonfinite(outcome.finite)?;
         let line = metrics::step_line(&self.state, phase, outcome.finite, outcome.metrics, t0.elapsed());
         self.write_trajectories(&outcome.records);
         self.metrics.write(&line)?;
@@ -234,11 +206,13 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         }
         let shown = samples.first().and_then(|s| s["completion"].as_str());
         self.progress.step(self.state.global_step, phase, &line, shown);
-        let (run, s) = (&self.ctx.run, &self.state);
+        // after the step's line is written: the line of the step that aborts the run is kept
+        self.count_nonfinite(outcome.finite)?;
+        let (run, s) = (&self.plan.file, &self.state);
         let eval_due = phase == Phase::Rl
             && run.eval.every > 0
             && s.phase_step % run.eval.every == 0
-            && s.phase_step < run.rl.steps;
+            && s.phase_step < self.plan.rl.steps;
         let every = run.checkpoint.save_every;
         let save_due = eval_due || (every > 0 && s.global_step % every == 0);
         if eval_due {
@@ -253,17 +227,16 @@ impl<AB: AutodiffBackend> Trainer<AB> {
     /// The step's completions as `trajectories/train-step-N.safetensors` (a failure only warns:
     /// artifacts are diagnostics, not state).
     fn write_trajectories(&self, records: &[Record]) {
-        let e = &self.ctx.run.entropy;
-        if records.is_empty() || !e.trajectories {
+        if records.is_empty() || !self.plan.file.entropy.trajectories {
             return;
         }
         let h = Header {
             kind: "train".into(),
             step: self.state.global_step,
             label: String::new(),
-            signals: e.signal_params(),
+            signals: self.plan.eval.signals,
         };
-        let dir = self.ctx.run.output_dir.join("trajectories");
+        let dir = self.plan.run_dir().join("trajectories");
         if let Err(err) = crate::trajectories::write(&dir, &h, records) {
             tracing::warn!("trajectory artifact of step {} not written: {err:#}", h.step);
         }
@@ -271,13 +244,13 @@ impl<AB: AutodiffBackend> Trainer<AB> {
 
     /// `logging.log_completions` of the step's completions, decoded, for `samples.jsonl`.
     fn sample_lines(&self, records: &[Record]) -> Vec<Map<String, serde_json::Value>> {
-        let ctx = &self.ctx;
+        let plan = &self.plan;
         super::samples::sample_lines(
             self.state.global_step,
             records,
-            ctx.run.logging.log_completions,
-            |i| ctx.prompts.prompt(&ctx.train.get(i).question),
-            |t| ctx.tok.decode(t, false),
+            plan.file.logging.log_completions,
+            |i| plan.model.prompts.prompt(&plan.train.get(i).question),
+            |t| plan.model.tok.decode(t, false),
         )
     }
 
@@ -286,14 +259,21 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         let s = &self.state;
         match phase {
             Phase::Sft => sft::sft_step(
-                &self.ctx,
+                &self.plan,
                 model,
                 &mut self.opt,
                 s.phase_step,
                 s.data_cursor,
                 &self.device,
             ),
-            Phase::Rl | Phase::Done => rl::rl_step(&self.ctx, model, &mut self.opt, s, &self.device),
+            Phase::Rl | Phase::Done => rl::rl_step(
+                &self.plan,
+                self.reference.as_ref(),
+                model,
+                &mut self.opt,
+                s,
+                &self.device,
+            ),
         }
     }
 
@@ -311,9 +291,9 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             in_a_row = s.nonfinite_in_row,
             "non-finite loss or gradient: update skipped"
         );
-        if s.nonfinite_in_row >= self.ctx.run.rl.max_consecutive_nonfinite {
+        if s.nonfinite_in_row >= self.plan.max_consecutive_nonfinite {
             bail!(
-                "aborting: {} consecutive steps with a non-finite loss or gradient (rl.max_consecutive_nonfinite)",
+                "aborting: {} consecutive steps with a non-finite loss or gradient (max_consecutive_nonfinite)",
                 s.nonfinite_in_row
             );
         }
@@ -325,20 +305,20 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         self.progress.finish();
         let final_accuracy = self.evaluate("final")?;
         self.checkpoint()?;
-        let run = &self.ctx.run;
+        let run = &self.plan.file;
         let final_dir = run.output_dir.join("final");
         model::save_hf_dir_as(
             self.model(),
             &final_dir,
             run.checkpoint.final_dtype == WeightsDtype::Bf16,
         )?;
-        copy_tokenizer_files(&tokenizer_path(run), &final_dir)?;
+        copy_tokenizer_files(&self.plan.model.tokenizer_json, &final_dir)?;
         let summary = RunSummary {
             run_dir: run.output_dir.clone(),
             initial_accuracy: self.state.initial_accuracy,
             pre_rl_accuracy: self.state.pre_rl_accuracy,
             final_accuracy,
-            eval_problems: self.ctx.eval.len(),
+            eval_problems: self.plan.eval.problems.len(),
             global_steps: self.state.global_step,
             skipped_steps: self.skipped,
             seconds: self.started.elapsed().as_secs_f64(),
@@ -351,38 +331,10 @@ impl<AB: AutodiffBackend> Trainer<AB> {
     }
 }
 
-/// What a run reads before anything is written.
-struct Inputs {
-    tok: Tokenizer,
-    prompts: PromptFormat,
-    train: Box<dyn ProblemSource>,
-    eval: Vec<Problem>,
-}
-
-/// The tokenizer, the prompt format, the training source and the held-out problems: a bad file
-/// fails here, before any work.
-fn read_inputs(run: &RunFile) -> anyhow::Result<Inputs> {
-    let tok_path = tokenizer_path(run);
-    let tok = Tokenizer::from_file(&tok_path)?;
-    let prompts = run.data.prompt_format(tokenizer_dir(&tok_path))?;
-    let train = source(&run.data.train, run.seed, true)?;
-    let eval_spec = run.data.eval.clone().unwrap_or_else(|| run.data.train.clone());
-    let eval_src = source(&eval_spec, run.data.eval_seed, false)?;
-    let n_eval = eval_src
-        .len()
-        .map_or(run.eval.num_problems, |l| l.min(run.eval.num_problems));
-    let eval = (0..n_eval as u64).map(|i| eval_src.get(i)).collect();
-    Ok(Inputs {
-        tok,
-        prompts,
-        train,
-        eval,
-    })
-}
-
 /// The model and state to start from: the latest checkpoint when resuming, else the configured
 /// model (pretrained or seeded from scratch) and a first state.
-fn start<AB: AutodiffBackend>(run: &RunFile, resume: bool, device: &AB::Device) -> anyhow::Result<Start<AB>> {
+fn start<AB: AutodiffBackend>(plan: &RunPlan, resume: bool, device: &AB::Device) -> anyhow::Result<Start<AB>> {
+    let run = &plan.file;
     let latest = if resume {
         checkpoint::latest(&run.output_dir)
     } else {
@@ -400,26 +352,28 @@ fn start<AB: AutodiffBackend>(run: &RunFile, resume: bool, device: &AB::Device) 
             run.output_dir.display()
         );
     }
-    let m = match (&run.model.path, &run.model.config) {
-        (Some(p), _) => model::load_hf_dir(p, device)?,
-        (None, Some(c)) => {
-            let cfg = crate::model::read_model_config_file(c)?;
-            weights::build_model(&cfg, weights::init_weights(&cfg, run.seed), device)?
+    let m = match &run.model.path {
+        Some(p) => model::load_hf_dir(p, device)?,
+        None => {
+            let cfg = &plan.model_config;
+            weights::build_model(cfg, weights::init_weights(cfg, run.seed), device)?
         }
-        (None, None) => unreachable!("validated"),
     };
-    Ok((m, TrainerState::new(run.sft.steps > 0), None))
+    Ok((m, TrainerState::new(plan.sft.steps > 0), None))
 }
 
 /// The phase's optimizer, with its moments restored from `latest` when resuming.
 fn restore_optimizer<AB: AutodiffBackend>(
-    run: &RunFile,
+    plan: &RunPlan,
     state: &TrainerState,
     latest: Option<&(u64, PathBuf)>,
     model: &Transformer<AB>,
     device: &AB::Device,
 ) -> anyhow::Result<AdamW<AB::InnerBackend>> {
-    let mut opt = new_optimizer::<AB::InnerBackend>(run, state.phase);
+    let mut opt = match state.phase {
+        Phase::Sft => plan.sft.optimizer::<AB::InnerBackend>(),
+        Phase::Rl | Phase::Done => plan.rl.optimizer(),
+    };
     if let Some((_, dir)) = latest {
         let opt_file = dir.join("optimizer.safetensors");
         if !opt_file.exists() {
@@ -436,30 +390,15 @@ fn restore_optimizer<AB: AutodiffBackend>(
     Ok(opt)
 }
 
-/// What every step needs besides the model and optimizer: the frozen reference (β > 0, once
-/// written), rewards, end ids, and the inputs.
-fn context<AB: AutodiffBackend>(
-    run: RunFile,
-    inputs: Inputs,
-    model: &Transformer<AB>,
+/// The frozen reference policy of a resumed run that got past the start of RL with `rl.beta > 0`
+/// (a fresh run writes it then).
+fn reference<AB: AutodiffBackend>(
+    plan: &RunPlan,
     device: &AB::Device,
-) -> anyhow::Result<Ctx<AB::InnerBackend>> {
-    let reference_dir = run.output_dir.join("reference");
-    let reference = if run.rl.beta > 0.0 && reference_dir.join("model.safetensors").exists() {
-        Some(model::load_hf_dir(&reference_dir, device)?)
-    } else {
-        None
-    };
-    Ok(Ctx {
-        eos: inputs.tok.end_ids(model.config().eos_ids()),
-        rewards: RewardSet {
-            fns: run.rewards.iter().map(|e| (e.function.clone(), e.weight)).collect(),
-        },
-        run,
-        tok: inputs.tok,
-        prompts: inputs.prompts,
-        train: inputs.train,
-        eval: inputs.eval,
-        reference,
-    })
+) -> anyhow::Result<Option<Transformer<AB::InnerBackend>>> {
+    let dir = plan.run_dir().join("reference");
+    if plan.loss.beta > 0.0 && dir.join("model.safetensors").exists() {
+        return Ok(Some(model::load_hf_dir(&dir, device)?));
+    }
+    Ok(None)
 }

@@ -14,12 +14,12 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
 use super::batch::RlBatch;
-use super::optim::{AdamW, GradAccum, clip_scale};
 use crate::model::Transformer;
 use crate::objectives::cov::{CovControl, CovTerms, TokenView};
 use crate::objectives::entropy::{entropy_term, high_entropy_mask};
 use crate::objectives::policy_loss::CovLoss;
 use crate::objectives::{Normalizer, PolicyLossConfig};
+use crate::optim::{AdamW, GradAccum, clip_scale};
 use crate::scoring::score_tokens;
 
 /// Everything the update needs besides the model, the batch and the advantages.
