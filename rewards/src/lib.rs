@@ -8,6 +8,7 @@ pub mod countdown;
 pub mod extract;
 pub mod reward;
 pub mod selection;
+pub mod sentinel;
 pub mod signals;
 pub mod stats;
 

@@ -65,6 +65,12 @@ impl Record {
         }
     }
 
+    /// Entropy Sentinel's 17 features of this completion (`None` when it is empty or was recorded
+    /// without top-k log-probs).
+    pub fn sentinel_features(&self) -> Option<[f64; 17]> {
+        entrl_rewards::sentinel::response_features(&self.tokens, &self.logprobs, &self.top_logprobs)
+    }
+
     /// The record's per-token values as a signal input.
     pub fn trajectory(&self) -> Trajectory<'_> {
         Trajectory {
