@@ -6,8 +6,11 @@
 use entrl_rewards::sentinel::{FEATURE_NAMES, response_features, topk_entropy};
 use serde_json::Value;
 
-/// (sampled ids, their log-probs, top-k entries) of one fixture trace.
-fn trace(t: &Value) -> (Vec<u32>, Vec<f32>, Vec<Vec<(u32, f32)>>) {
+/// Sampled ids, their log-probs, and the top-k entries at each position.
+type Trace = (Vec<u32>, Vec<f32>, Vec<Vec<(u32, f32)>>);
+
+/// One fixture trace.
+fn trace(t: &Value) -> Trace {
     let toks = t.as_array().unwrap();
     let ids = toks.iter().map(|x| x["sampled"].as_u64().unwrap() as u32).collect();
     let lps = toks.iter().map(|x| x["logprob"].as_f64().unwrap() as f32).collect();
