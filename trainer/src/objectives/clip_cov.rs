@@ -7,7 +7,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::covariance::{CovTerms, TokenView, token_covariance};
+use super::covariance::{CovTerms, TokenView, check_ratio, token_covariance};
 
 /// Clip-Cov's knobs; defaults are verl's entropy recipe (ratio 2e-4, bounds 1 and 5).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -34,12 +34,7 @@ impl Default for ClipCov {
 impl ClipCov {
     /// Checks ranges; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.ratio > 0.0 && self.ratio <= 1.0) {
-            return Err(format!(
-                "key 'entropy.cov_control.ratio' must be in (0, 1], got {}",
-                self.ratio
-            ));
-        }
+        check_ratio(self.ratio)?;
         if self.lb.is_nan() || self.ub.is_nan() || self.lb >= self.ub {
             return Err(format!(
                 "key 'entropy.cov_control': need lb < ub, got {} and {}",

@@ -55,3 +55,13 @@ pub fn mean_covariance(v: &TokenView) -> f64 {
         c.iter().sum::<f64>() / c.len() as f64
     }
 }
+
+/// The share of tokens a covariance control selects must lie in (0, 1]; the message names the key.
+pub fn check_ratio(ratio: f64) -> Result<(), String> {
+    if !(ratio > 0.0 && ratio <= 1.0) {
+        return Err(format!(
+            "key 'entropy.cov_control.ratio' must be in (0, 1], got {ratio}"
+        ));
+    }
+    Ok(())
+}

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::covariance::{CovTerms, TokenView, token_covariance};
+use super::covariance::{CovTerms, TokenView, check_ratio, token_covariance};
 
 /// KL-Cov's knobs; defaults are verl's entropy recipe (ratio 2e-4, coefficient 1).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -25,12 +25,7 @@ impl Default for KlCov {
 impl KlCov {
     /// Checks ranges; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.ratio > 0.0 && self.ratio <= 1.0) {
-            return Err(format!(
-                "key 'entropy.cov_control.ratio' must be in (0, 1], got {}",
-                self.ratio
-            ));
-        }
+        check_ratio(self.ratio)?;
         if !(self.coef >= 0.0 && self.coef.is_finite()) {
             return Err(format!(
                 "key 'entropy.cov_control.coef' must be >= 0, got {}",
