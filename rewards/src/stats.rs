@@ -1,4 +1,5 @@
-//! Evaluation statistics over sampled completions: AUROC (with ties), unbiased pass@k, maj@k.
+//! Evaluation statistics: AUROC (with ties), Pearson and Spearman correlation, unbiased pass@k,
+//! maj@k.
 
 /// Area under the ROC curve of `scores` as a predictor of `labels` (true = positive; a larger score
 /// predicts positive): `P(s⁺ > s⁻) + ½·P(s⁺ = s⁻)`, via midranks (Mann–Whitney U). `None` when
@@ -25,6 +26,44 @@ pub fn auroc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     }
     let u = rank_sum_pos - (n_pos * (n_pos + 1)) as f64 / 2.0;
     Some(u / (n_pos as f64 * n_neg as f64))
+}
+
+/// Midranks (1-based, ties share their mean rank), as scipy's `rankdata(method="average")`.
+pub fn midranks(values: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    idx.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && values[idx[j + 1]] == values[idx[i]] {
+            j += 1;
+        }
+        for &k in &idx[i..=j] {
+            ranks[k] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+/// Pearson's correlation; `None` for fewer than two points or a constant vector.
+pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+    assert_eq!(a.len(), b.len());
+    if a.len() < 2 {
+        return None;
+    }
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
+}
+
+/// Spearman's rank correlation (Pearson of midranks); `None` as for [`pearson`].
+pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
+    pearson(&midranks(a), &midranks(b))
 }
 
 /// Unbiased pass@k from `n` samples of which `c` are correct (Chen et al. 2021):

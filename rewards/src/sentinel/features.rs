@@ -60,7 +60,7 @@ pub fn topk_entropy(top: &[(u32, f32)], sampled: u32, logprob: f32) -> f64 {
 }
 
 /// Linear-interpolation quantile of sorted values (numpy's and torch's default).
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = (lo + 1).min(sorted.len() - 1);
