@@ -9,6 +9,7 @@ pub mod extract;
 pub mod reward;
 pub mod selection;
 pub mod sentinel;
+pub mod sia;
 pub mod signals;
 pub mod stats;
 

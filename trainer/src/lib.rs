@@ -23,6 +23,8 @@ pub mod plots;
 pub mod record;
 pub mod rollout;
 pub mod scoring;
+pub mod sentinel;
+pub mod sia;
 pub mod sweep;
 pub mod tokenizer;
 pub mod train;

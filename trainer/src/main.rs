@@ -28,6 +28,11 @@ enum Cmd {
     ImportGguf(cli::model_dir::ImportArgs),
     /// Write the synthetic tasks' character-level tokenizer.json.
     SyntheticTokenizer(cli::model_dir::TokenizerArgs),
+    /// Entropy Sentinel: estimate a model's accuracy per domain without labels (fit on labelled
+    /// domains, then estimate), with the ATC and length-only baselines.
+    Sentinel(cli::sentinel::SentinelArgs),
+    /// Analyses of a model's reasoning: `sia` (answer entropy after each step).
+    Analyze(cli::analyze::AnalyzeArgs),
     /// Rollout and scoring throughput next to this machine's matmul GFLOP/s.
     Bench(cli::bench::BenchArgs),
     /// Write a seeded from-scratch model as a Hugging Face directory.
@@ -51,6 +56,8 @@ fn main() -> std::process::ExitCode {
         Cmd::Generate(a) => cli::generate::run(*a),
         Cmd::ImportGguf(a) => cli::model_dir::import(a),
         Cmd::SyntheticTokenizer(a) => cli::model_dir::tokenizer(a),
+        Cmd::Sentinel(a) => cli::sentinel::run(a),
+        Cmd::Analyze(a) => cli::analyze::run(a),
         Cmd::Bench(a) => cli::bench::run(a),
         Cmd::Init(a) => cli::model_dir::init(a),
         Cmd::Resave(a) => cli::model_dir::resave(a),

@@ -263,7 +263,7 @@ fn adamw(weight_decay: f64, beta2: f64) -> AdamWConfig {
 }
 
 /// The reward functions and weights of `[[rewards]]`.
-fn reward_set(file: &RunFile) -> RewardSet {
+pub(crate) fn reward_set(file: &RunFile) -> RewardSet {
     RewardSet {
         fns: file.rewards.iter().map(|e| (e.function.clone(), e.weight)).collect(),
     }
@@ -283,7 +283,7 @@ fn open_source(spec: &SourceSpec, seed: u64, shuffle: bool) -> anyhow::Result<Bo
 }
 
 /// The first `n` problems of a source (all of a shorter file), unshuffled.
-fn first_problems(spec: &SourceSpec, seed: u64, n: usize) -> anyhow::Result<Vec<Problem>> {
+pub(crate) fn first_problems(spec: &SourceSpec, seed: u64, n: usize) -> anyhow::Result<Vec<Problem>> {
     let src = open_source(spec, seed, false)?;
     let n = src.len().map_or(n, |l| l.min(n));
     Ok((0..n as u64).map(|i| src.get(i)).collect())

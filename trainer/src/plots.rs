@@ -356,14 +356,77 @@ pub fn bars(stem: &Path, bars: &[Bar], metric: &str, title: &str) -> anyhow::Res
     render_with!(stem, (W, H), bars_chart, bars, metric, title)
 }
 
+/// (method, points (true, estimated)) per series of a scatter plot.
+pub type ScatterSeries = (String, Vec<(f64, f64)>);
+
+fn scatter_chart<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    series: &[ScatterSeries],
+    labels: &[String],
+    title: &str,
+) -> DrawResult {
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(14)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("true accuracy (verifier)")
+        .y_desc("estimated accuracy (no labels)")
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .draw()
+        .map_err(e)?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
+        .map_err(e)?
+        .label("y = x");
+    let palette = [CORRECT, INCORRECT, RGBColor(0, 158, 115), RGBColor(204, 121, 167)];
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let c = palette[i % palette.len()];
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 5, c.filled())))
+            .map_err(e)?
+            .label(name.as_str())
+            .legend(move |(x, y)| Circle::new((x + 8, y), 5, c.filled()));
+    }
+    if let Some((_, first)) = series.first() {
+        chart
+            .draw_series(
+                first
+                    .iter()
+                    .zip(labels)
+                    .map(|(&p, l)| Text::new(l.clone(), (p.0 + 0.01, p.1 + 0.015), ("sans-serif", 12).into_font())),
+            )
+            .map_err(e)?;
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)
+}
+
+/// Estimated vs true accuracy per domain, one colour per method, the first series labelled by
+/// `labels`. Writes `stem.{svg,png}`.
+pub fn scatter(stem: &Path, series: &[ScatterSeries], labels: &[String], title: &str) -> anyhow::Result<Vec<PathBuf>> {
+    render_with!(stem, (760, 700), scatter_chart, series, labels, title)
+}
+
 /// Training curves of one run directory: sampled accuracy (and held-out greedy accuracy at
-/// evaluations), reward, token entropy and EDIS versus step. Writes `stem.{svg,png}`.
+/// evaluations), reward, token entropy, EDIS, and `[monitor]`'s Sentinel estimate beside the
+/// verifier's accuracy versus step. Writes `stem.{svg,png}`.
 pub fn run_curves(run_dir: &Path, stem: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut s: Vec<Vec<(f64, f64)>> = vec![vec![]; 5];
+    let mut s: Vec<Vec<(f64, f64)>> = vec![vec![]; 7];
     for j in crate::metrics_log::read_lines(run_dir)? {
         let step = j["step"].as_f64().unwrap_or(0.0);
-        if let Some(a) = j["eval/greedy_accuracy"].as_f64() {
-            s[1].push((step, a));
+        for (i, k) in [
+            (1, "eval/greedy_accuracy"),
+            (5, "monitor/sentinel_accuracy"),
+            (6, "monitor/verifier_accuracy"),
+        ] {
+            if let Some(v) = j[k].as_f64() {
+                s[i].push((step, v));
+            }
         }
         if j["phase"].as_str() != Some("rl") {
             continue;
@@ -388,6 +451,13 @@ pub fn run_curves(run_dir: &Path, stem: &Path) -> anyhow::Result<Vec<PathBuf>> {
             vec![("entropy".to_string(), s[3].clone())],
         ),
         ("EDIS (mean)".to_string(), vec![("EDIS".to_string(), s[4].clone())]),
+        (
+            "monitor stream accuracy".to_string(),
+            vec![
+                ("Entropy Sentinel estimate (no labels)".to_string(), s[5].clone()),
+                ("verifier, same answers".to_string(), s[6].clone()),
+            ],
+        ),
     ];
     // runs from before a metric existed have nothing to show in its panel
     panels.retain(|(_, series)| series.iter().any(|(_, p)| !p.is_empty()));

@@ -13,6 +13,22 @@ pub const FEATURE_NAMES: [&str; 17] = [
     "nll_sum", "lntp", "mtp", "ppl",
 ];
 
+/// The answer length in tokens, a column beside the 17 features (the length-only baseline).
+pub const LENGTH: &str = "length";
+
+/// Every column a Sentinel can use: the 17 features, `length`, and each trajectory signal.
+pub fn columns() -> Vec<&'static str> {
+    let mut c: Vec<&str> = FEATURE_NAMES.to_vec();
+    c.push(LENGTH);
+    c.extend(crate::Signal::ALL.iter().map(|s| s.name()));
+    c
+}
+
+/// Whether `name` is one of [`columns`].
+pub fn is_column(name: &str) -> bool {
+    columns().contains(&name)
+}
+
 /// The feature families of the released sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -20,4 +20,4 @@ pub mod logistic;
 pub use calibration::{CalibrationMethod, Calibrator};
 pub use classifier::{CalibratedEnsemble, ClassifierSpec, Fitted, grid_search, stratified_folds};
 pub use estimator::{Atc, Scaler, Sentinel, SentinelModel, SentinelSpec};
-pub use features::{FEATURE_NAMES, FeatureSet, features, response_features, topk_entropy};
+pub use features::{FEATURE_NAMES, FeatureSet, LENGTH, columns, features, is_column, response_features, topk_entropy};

@@ -7,11 +7,16 @@
 
 mod entropy;
 mod schema;
+mod sentinel;
+mod sia;
+mod source;
 
 use std::path::Path;
 
 pub use entropy::*;
 pub use schema::*;
+pub use sentinel::*;
+pub use sia::*;
 
 pub use crate::error::ConfigError;
 

@@ -7,9 +7,9 @@ use entrl_rewards::{Extractor, RewardFn};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Template;
-use crate::data::jsonl::JsonlFormat;
-use crate::data::tasks::SyntheticTask;
 use crate::objectives::{AdvantageEstimator, LossType, ScaleRewards};
+
+pub use super::source::{JsonlSpec, SourceSpec};
 
 /// The whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +52,15 @@ pub struct RunFile {
     /// Step lines in logs and decoded sample completions.
     #[serde(default)]
     pub logging: LoggingSection,
+    /// Entropy Sentinel's domains and settings (`entrl sentinel fit/estimate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentinel: Option<super::sentinel::SentinelSection>,
+    /// A fitted Sentinel watching held-out accuracy during training, without labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<super::sentinel::MonitorSection>,
+    /// The Stepwise Informativeness analysis (`entrl analyze sia`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sia: Option<super::sia::SiaSection>,
 }
 
 /// What a run shows while it trains (TRL's `logging_steps`, `log_completions`).
@@ -160,57 +169,6 @@ impl DataSection {
 }
 fn d_eval_seed() -> u64 {
     1_000_003
-}
-
-/// A synthetic task (a table with `kind`) or a JSONL file (a table with `path`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum SourceSpec {
-    /// `{ kind = "arithmetic", ... }`
-    Synthetic(SyntheticTask),
-    /// `{ path = "...", format = "gsm8k" }`
-    Jsonl(JsonlSpec),
-}
-
-impl<'de> Deserialize<'de> for SourceSpec {
-    // Explicit dispatch instead of serde's untagged matching, so the inner error ("unknown field
-    // `digitz`") reaches the user instead of "did not match any variant".
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let v = toml::Value::deserialize(d)?;
-        let t = v
-            .as_table()
-            .ok_or_else(|| D::Error::custom("expected a table with 'kind' (synthetic task) or 'path' (JSONL file)"))?;
-        if t.contains_key("kind") {
-            v.try_into()
-                .map(Self::Synthetic)
-                .map_err(|e| D::Error::custom(e.message()))
-        } else if t.contains_key("path") {
-            v.try_into().map(Self::Jsonl).map_err(|e| D::Error::custom(e.message()))
-        } else {
-            Err(D::Error::custom(
-                "expected 'kind' (synthetic task: arithmetic, countdown) or 'path' (JSONL file)",
-            ))
-        }
-    }
-}
-
-/// A JSONL dataset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JsonlSpec {
-    /// The file.
-    pub path: PathBuf,
-    /// Field layout.
-    #[serde(default = "d_format")]
-    pub format: JsonlFormat,
-    /// `data_source` label (default: the parent folder's name).
-    #[serde(default)]
-    pub data_source: Option<String>,
-}
-
-fn d_format() -> JsonlFormat {
-    JsonlFormat::Auto
 }
 
 /// One weighted reward function: `{ function = { kind = "accuracy", extractor = "hash" }, weight = 1.0 }`.
@@ -518,6 +476,15 @@ impl RunFile {
         at_least("max_consecutive_nonfinite", self.max_consecutive_nonfinite, 1)?;
         at_least("checkpoint.keep_last", self.checkpoint.keep_last, 1)?;
         at_least("eval.num_problems", self.eval.num_problems, 1)?;
+        if let Some(s) = &self.sentinel {
+            s.validate()?;
+        }
+        if let Some(m) = &self.monitor {
+            m.validate()?;
+        }
+        if let Some(s) = &self.sia {
+            s.validate()?;
+        }
         at_least("eval.samples", self.eval.samples, 1)?;
         range("eval.temperature", self.eval.temperature, 0.0, 10.0)?;
         for (i, d) in self.eval.decoders.iter().enumerate() {

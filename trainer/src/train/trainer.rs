@@ -25,12 +25,15 @@ use crate::eval::{EvalSpec, greedy_accuracy};
 use crate::model::{self, Transformer, weights};
 use crate::optim::AdamW;
 use crate::plan::RunPlan;
+use crate::sentinel::monitor::Monitor;
 use crate::tokenizer::copy_tokenizer_files;
 use crate::trajectories::{Header, Record};
 
 /// A run being trained.
 pub struct Trainer<AB: AutodiffBackend> {
     plan: RunPlan,
+    /// `[monitor]`: a Sentinel's label-free accuracy estimate at each evaluation.
+    monitor: Option<Monitor>,
     /// The frozen reference policy (`rl.beta > 0`, from the start of RL).
     reference: Option<Transformer<AB::InnerBackend>>,
     /// The policy; taken out only while a step consumes it.
@@ -62,6 +65,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             );
         }
         let plan = RunPlan::resolve(run)?;
+        let monitor = Monitor::resolve(&plan.file)?;
         let run = &plan.file;
         let run_dir = run.output_dir.clone();
         let replace_old_run = !resume && run_dir.join("metrics.jsonl").exists();
@@ -92,6 +96,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         let progress = Progress::new(total, state.global_step, log.logging_steps, log.show_completion);
         Ok(Self {
             plan,
+            monitor,
             reference,
             model: Some(model),
             opt,
@@ -129,6 +134,9 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             .collect();
         m.insert("eval/entropy_raw".into(), json!(metrics::summary(&h).0));
         m.append(&mut crate::trajectories::signal_metrics(&r.records, "eval/"));
+        if let Some(monitor) = &self.monitor {
+            m.append(&mut monitor.metrics(&self.model().valid(), &plan.model)?);
+        }
         if plan.file.entropy.trajectories {
             let header = crate::trajectories::Header {
                 kind: "eval".into(),
@@ -327,6 +335,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             run.output_dir.join("summary.json"),
             serde_json::to_string_pretty(&summary)?,
         )?;
+        crate::plots::run_curves(&run.output_dir, &run.output_dir.join("plots/training_curves"))?;
         Ok(summary)
     }
 }

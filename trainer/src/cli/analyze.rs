@@ -1,0 +1,85 @@
+//! `entrl analyze sia`: the Stepwise Informativeness analysis over a run file's `[sia]` section
+//! (see `entrl::sia`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use entrl::backend::DeviceSpec;
+use entrl::config::{RunFile, SiaSection};
+use entrl::eval::job::resolve_targets;
+use entrl::model;
+use entrl::plan::ModelInputs;
+use entrl::sia::{Trace, analyze, report};
+
+/// `entrl analyze ...`
+#[derive(Args)]
+pub struct AnalyzeArgs {
+    #[command(subcommand)]
+    cmd: AnalyzeCmd,
+}
+
+#[derive(Subcommand)]
+enum AnalyzeCmd {
+    /// Answer entropy after each reasoning step (teacher-forced gold answer and sampled answers),
+    /// correct vs incorrect chains, monotonicity violations, Fano's bound; report and plots.
+    Sia {
+        /// The run file with a `[sia]` section (its template, verifier, `data.eval_seed` apply).
+        config: PathBuf,
+        /// A model directory or a run directory (its last checkpoint). Default: `model.path`,
+        /// else `output_dir`.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Output directory (default `<output_dir>/sia`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a key: `--set sia.problems=20` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+/// Runs `entrl analyze`.
+pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
+    let AnalyzeCmd::Sia {
+        config,
+        checkpoint,
+        out,
+        set,
+    } = a.cmd;
+    let run = RunFile::load(&config, &set)?;
+    let section = run
+        .sia
+        .clone()
+        .with_context(|| format!("{}: no [sia] section", config.display()))?;
+    let path = checkpoint
+        .or_else(|| run.model.path.clone())
+        .unwrap_or_else(|| run.output_dir.clone());
+    let target = resolve_targets(std::slice::from_ref(&path))?
+        .pop()
+        .with_context(|| format!("{}: no model found", path.display()))?;
+    let out = out.unwrap_or_else(|| run.output_dir.join("sia"));
+    let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
+    let traces = entrl::with_backend!(spec, |B, device| traces::<B>(&run, &section, &target.dir, &device))?;
+    let rep = report::build(
+        traces,
+        &target.dir.display().to_string(),
+        section.violation_tol,
+        section.fano_alphabet,
+    );
+    report::write(&rep, &out)?;
+    print!("{}", report::markdown(&rep));
+    println!("\nreport: {}/report.md", out.display());
+    Ok(())
+}
+
+fn traces<B: burn::tensor::backend::Backend>(
+    run: &RunFile,
+    s: &SiaSection,
+    dir: &Path,
+    device: &B::Device,
+) -> anyhow::Result<Vec<Trace>> {
+    let m = model::load_hf_dir::<B>(dir, device)?;
+    let inputs = ModelInputs::resolve(run, Some(dir), m.config())?;
+    analyze(&m, &inputs, run, s)
+}
