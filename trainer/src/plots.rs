@@ -383,7 +383,8 @@ fn scatter_chart<DB: DrawingBackend>(
     chart
         .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
         .map_err(e)?
-        .label("y = x");
+        .label("y = x")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.mix(0.4)));
     let palette = [CORRECT, INCORRECT, RGBColor(0, 158, 115), RGBColor(204, 121, 167)];
     for (i, (name, pts)) in series.iter().enumerate() {
         let c = palette[i % palette.len()];
