@@ -7,9 +7,6 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use entrl::backend::DeviceSpec;
 use entrl::config::{RunFile, SiaSection};
-use entrl::eval::job::resolve_targets;
-use entrl::model;
-use entrl::plan::ModelInputs;
 use entrl::sia::{Trace, analyze, report};
 
 /// `entrl analyze ...`
@@ -52,18 +49,13 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
         .sia
         .clone()
         .with_context(|| format!("{}: no [sia] section", config.display()))?;
-    let path = checkpoint
-        .or_else(|| run.model.path.clone())
-        .unwrap_or_else(|| run.output_dir.clone());
-    let target = resolve_targets(std::slice::from_ref(&path))?
-        .pop()
-        .with_context(|| format!("{}: no model found", path.display()))?;
+    let dir = super::model_dir(&run, checkpoint.as_deref())?;
     let out = out.unwrap_or_else(|| run.output_dir.join("sia"));
     let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
-    let traces = entrl::with_backend!(spec, |B, device| traces::<B>(&run, &section, &target.dir, &device))?;
+    let traces = entrl::with_backend!(spec, |B, device| traces::<B>(&run, &section, &dir, &device))?;
     let rep = report::build(
         traces,
-        &target.dir.display().to_string(),
+        &dir.display().to_string(),
         section.violation_tol,
         section.fano_alphabet,
     );
@@ -79,7 +71,6 @@ fn traces<B: burn::tensor::backend::Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> anyhow::Result<Vec<Trace>> {
-    let m = model::load_hf_dir::<B>(dir, device)?;
-    let inputs = ModelInputs::resolve(run, Some(dir), m.config())?;
+    let (m, inputs) = super::load_model::<B>(run, dir, device)?;
     analyze(&m, &inputs, run, s)
 }

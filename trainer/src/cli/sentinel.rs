@@ -7,9 +7,6 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use entrl::backend::DeviceSpec;
 use entrl::config::{RunFile, SentinelSection};
-use entrl::eval::job::resolve_targets;
-use entrl::model;
-use entrl::plan::ModelInputs;
 use entrl::sentinel::{Answering, DomainAnswers, SentinelFile, collect, fit, report};
 
 /// `entrl sentinel ...`
@@ -67,20 +64,13 @@ fn go(c: &Common, sentinel_file: Option<&Path>) -> anyhow::Result<()> {
         .with_context(|| format!("{}: no [sentinel] section", c.config.display()))?;
     // A bad Sentinel file fails before any answer is generated.
     let loaded = sentinel_file.map(SentinelFile::load).transpose()?;
-    let path = c
-        .checkpoint
-        .clone()
-        .or_else(|| run.model.path.clone())
-        .unwrap_or_else(|| run.output_dir.clone());
-    let target = resolve_targets(std::slice::from_ref(&path))?
-        .pop()
-        .with_context(|| format!("{}: no model found", path.display()))?;
+    let dir = super::model_dir(&run, c.checkpoint.as_deref())?;
     let out = c.out.clone().unwrap_or_else(|| run.output_dir.join("sentinel"));
     let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
-    let domains = entrl::with_backend!(spec, |B, device| answer::<B>(&run, &section, &target.dir, &device))?;
+    let domains = entrl::with_backend!(spec, |B, device| answer::<B>(&run, &section, &dir, &device))?;
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("answers.json"), serde_json::to_string(&domains)?)?;
-    let model_name = target.dir.display().to_string();
+    let model_name = dir.display().to_string();
     let file = match loaded {
         Some(f) => f,
         None => {
@@ -102,7 +92,6 @@ fn answer<B: burn::tensor::backend::Backend>(
     dir: &Path,
     device: &B::Device,
 ) -> anyhow::Result<Vec<DomainAnswers>> {
-    let m = model::load_hf_dir::<B>(dir, device)?;
-    let inputs = ModelInputs::resolve(run, Some(dir), m.config())?;
+    let (m, inputs) = super::load_model::<B>(run, dir, device)?;
     collect(&m, &inputs, run, section)
 }
