@@ -11,19 +11,13 @@ pub fn auroc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     if n_pos == 0 || n_neg == 0 {
         return None;
     }
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let mut rank_sum_pos = 0.0;
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
-            j += 1;
-        }
-        let midrank = (i + j) as f64 / 2.0 + 1.0; // ranks are 1-based
-        rank_sum_pos += midrank * idx[i..=j].iter().filter(|&&k| labels[k]).count() as f64;
-        i = j + 1;
-    }
+    // Midranks are half-integers: their sum is exact in f64, whatever the order.
+    let rank_sum_pos: f64 = midranks(scores)
+        .iter()
+        .zip(labels)
+        .filter(|(_, l)| **l)
+        .map(|(r, _)| r)
+        .sum();
     let u = rank_sum_pos - (n_pos * (n_pos + 1)) as f64 / 2.0;
     Some(u / (n_pos as f64 * n_neg as f64))
 }

@@ -82,7 +82,8 @@ struct Pending {
     start: usize,
     end: usize,
     depth: usize,
-    impurity: f64,
+    /// Weighted class sums of `samples[start..end]` (its impurity is their gini).
+    sums: Sums,
     n_constant: usize,
     /// Where to write this node's index in its parent (`None` for the root).
     parent: Option<(usize, bool)>,
@@ -93,8 +94,8 @@ struct Best {
     feature: usize,
     threshold: f64,
     pos: usize,
-    impurity_left: f64,
-    impurity_right: f64,
+    left: Sums,
+    right: Sums,
 }
 
 /// Weighted class sums `[negative, positive]` and their total.
@@ -197,12 +198,11 @@ impl Builder<'_> {
     fn build(&mut self) -> Tree {
         let mut nodes = Vec::new();
         let n = self.samples.len();
-        let root_impurity = self.sums(0..n).gini();
         let mut stack = vec![Pending {
             start: 0,
             end: n,
             depth: 0,
-            impurity: root_impurity,
+            sums: self.sums(0..n),
             n_constant: 0,
             parent: None,
         }];
@@ -213,10 +213,10 @@ impl Builder<'_> {
             {
                 *(if is_left { left } else { right }) = id;
             }
-            let sums = self.sums(p.start..p.end);
+            let sums = p.sums;
             let too_small = p.end - p.start < self.params.min_samples_split.max(2);
             let at_depth = self.params.max_depth.is_some_and(|m| p.depth >= m);
-            let split = if at_depth || too_small || p.impurity <= EPSILON {
+            let split = if at_depth || too_small || sums.gini() <= EPSILON {
                 None
             } else {
                 self.split(p.start, p.end, p.n_constant, &sums)
@@ -232,16 +232,16 @@ impl Builder<'_> {
                         left: 0,
                         right: 0,
                     });
-                    let child = |start, end, impurity, is_left| Pending {
+                    let child = |start, end, sums, is_left| Pending {
                         start,
                         end,
                         depth: p.depth + 1,
-                        impurity,
+                        sums,
                         n_constant,
                         parent: Some((id, is_left)),
                     };
-                    stack.push(child(best.pos, p.end, best.impurity_right, false));
-                    stack.push(child(p.start, best.pos, best.impurity_left, true));
+                    stack.push(child(best.pos, p.end, best.right, false));
+                    stack.push(child(p.start, best.pos, best.left, true));
                 }
             }
         }
@@ -348,7 +348,7 @@ impl Builder<'_> {
     }
 
     /// Reorders `samples[start..end]` so rows at or below `threshold` come first; the children's
-    /// impurities.
+    /// class sums.
     fn partition(&mut self, start: usize, end: usize, feature: usize, threshold: f64, pos: usize) -> Best {
         let col = &self.columns[feature];
         let (mut p, mut part_end) = (start, end);
@@ -365,8 +365,8 @@ impl Builder<'_> {
             feature,
             threshold,
             pos,
-            impurity_left: self.sums(start..pos).gini(),
-            impurity_right: self.sums(pos..end).gini(),
+            left: self.sums(start..pos),
+            right: self.sums(pos..end),
         }
     }
 }

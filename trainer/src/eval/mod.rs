@@ -68,53 +68,64 @@ impl<'a> EvalSpec<'a> {
     }
 }
 
+/// Every problem answered once with `sampling` (one batch per `spec.batch` problems) and judged:
+/// one record per problem, `prompt_index` = its index; answer i draws from stream (`seed`, i).
+pub fn answer_once<B: Backend>(
+    model: &Transformer<B>,
+    problems: &[Problem],
+    spec: &EvalSpec,
+    sampling: SamplingParams,
+    seed: u64,
+) -> Vec<Record> {
+    let batch = spec.batch.max(1);
+    let mut records = Vec::with_capacity(problems.len());
+    for (ci, chunk) in problems.chunks(batch).enumerate() {
+        let cfg = RolloutConfig {
+            group_size: 1,
+            max_new_tokens: spec.max_new_tokens,
+            sampling: sampling.clone(),
+            eos_ids: spec.eos.to_vec(),
+            seed,
+            first_prompt_index: ci * batch,
+        };
+        let prompts: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|p| spec.tok.encode(&spec.prompts.prompt(&p.question)))
+            .collect();
+        for (j, (c, p)) in generate(model, &prompts, &cfg).iter().zip(chunk).enumerate() {
+            let text = spec.tok.decode(&c.tokens, false);
+            let scored = spec.rewards.score(&text, &p.answer, c.tokens.len());
+            records.push(Record::new(
+                c,
+                (ci * batch + j) as u64,
+                scored.total,
+                scored.correct,
+                &spec.signals,
+            ));
+        }
+    }
+    records
+}
+
 /// Greedy decoding of every problem (one batch per `spec.batch` problems) and its verdict.
 pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem], spec: &EvalSpec) -> GreedyEval {
-    let EvalSpec {
-        tok,
-        prompts,
-        rewards,
-        eos,
-        max_new_tokens,
-        batch,
-        signals,
-        top_logprobs,
-    } = *spec;
-    let cfg = RolloutConfig {
-        group_size: 1,
-        max_new_tokens,
-        sampling: SamplingParams {
-            temperature: 0.0,
-            top_logprobs,
-            ..Default::default()
-        },
-        eos_ids: eos.to_vec(),
-        seed: 0,
-        first_prompt_index: 0,
+    let greedy = SamplingParams {
+        temperature: 0.0,
+        top_logprobs: spec.top_logprobs,
+        ..Default::default()
     };
+    let records = answer_once(model, problems, spec, greedy, 0);
     let mut per_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let (mut correct, mut len) = (0usize, 0usize);
-    let mut records = Vec::with_capacity(problems.len());
-    for (ci, chunk) in problems.chunks(batch.max(1)).enumerate() {
-        let prompts: Vec<Vec<u32>> = chunk.iter().map(|p| tok.encode(&prompts.prompt(&p.question))).collect();
-        for (j, (c, p)) in generate(model, &prompts, &cfg).iter().zip(chunk).enumerate() {
-            let text = tok.decode(&c.tokens, false);
-            let scored = rewards.score(&text, &p.answer, c.tokens.len());
-            let ok = scored.correct;
-            let index = (ci * batch.max(1) + j) as u64;
-            records.push(Record::new(c, index, scored.total, ok, &signals));
-            correct += usize::from(ok);
-            len += c.tokens.len();
-            let e = per_source.entry(p.data_source.clone()).or_default();
-            e.0 += usize::from(ok);
-            e.1 += 1;
-        }
+    for (r, p) in records.iter().zip(problems) {
+        let e = per_source.entry(p.data_source.clone()).or_default();
+        e.0 += usize::from(r.correct);
+        e.1 += 1;
     }
     let n = problems.len().max(1) as f64;
     GreedyEval {
-        accuracy: correct as f64 / n,
+        accuracy: records.iter().filter(|r| r.correct).count() as f64 / n,
         per_source,
-        mean_length: len as f64 / n,
+        mean_length: records.iter().map(|r| r.tokens.len()).sum::<usize>() as f64 / n,
         records,
     }
 }

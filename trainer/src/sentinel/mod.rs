@@ -21,9 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{RunFile, SentinelSection};
 use crate::data::Problem;
+use crate::eval::{EvalSpec, answer_once};
 use crate::model::Transformer;
 use crate::plan::{ModelInputs, first_problems, reward_set};
-use crate::rollout::{RolloutConfig, SamplingParams, generate};
+use crate::rollout::SamplingParams;
 use crate::trajectories::Record;
 
 /// What a Sentinel file says it is.
@@ -99,7 +100,7 @@ pub struct SentinelFile {
     pub answering: Answering,
     /// The training domains (their held-out parts are estimated, not their training parts).
     pub training_domains: Vec<String>,
-    /// Share of a training domain used for training and the split's seed.
+    /// Share of a training domain used for training.
     pub train_fraction: f64,
     /// The seed of the split.
     pub seed: u64,
@@ -132,38 +133,30 @@ pub fn answer_problems<B: Backend>(
     rewards: &RewardSet,
     signals: &SignalParams,
 ) -> (Vec<Answer>, usize) {
-    const BATCH: usize = 64;
+    let spec = EvalSpec {
+        tok: &inputs.tok,
+        prompts: &inputs.prompts,
+        rewards,
+        eos: &inputs.eos,
+        max_new_tokens: a.max_new_tokens,
+        batch: 64,
+        signals: *signals,
+        top_logprobs: a.top_logprobs,
+    };
     let sampling = SamplingParams {
         temperature: a.temperature,
         top_logprobs: a.top_logprobs,
         ..Default::default()
     };
     let (mut answers, mut dropped) = (Vec::new(), 0);
-    for (c, chunk) in problems.chunks(BATCH).enumerate() {
-        let prompts: Vec<Vec<u32>> = chunk
-            .iter()
-            .map(|p| inputs.tok.encode(&inputs.prompts.prompt(&p.question)))
-            .collect();
-        let cfg = RolloutConfig {
-            group_size: 1,
-            max_new_tokens: a.max_new_tokens,
-            sampling: sampling.clone(),
-            eos_ids: inputs.eos.clone(),
-            seed: a.seed,
-            first_prompt_index: c * BATCH,
-        };
-        for (j, (comp, p)) in generate(model, &prompts, &cfg).iter().zip(chunk).enumerate() {
-            let text = inputs.tok.decode(&comp.tokens, false);
-            let scored = rewards.score(&text, &p.answer, comp.tokens.len());
-            let r = Record::new(comp, (c * BATCH + j) as u64, scored.total, scored.correct, signals);
-            match r.sentinel_features() {
-                Some(f) if !(r.truncated && a.drop_truncated) => answers.push(Answer {
-                    index: c * BATCH + j,
-                    correct: r.correct,
-                    columns: answer_columns(&r, &f),
-                }),
-                _ => dropped += 1,
-            }
+    for r in answer_once(model, problems, &spec, sampling, a.seed) {
+        match r.sentinel_features() {
+            Some(f) if !(r.truncated && a.drop_truncated) => answers.push(Answer {
+                index: r.prompt_index as usize,
+                correct: r.correct,
+                columns: answer_columns(&r, &f),
+            }),
+            _ => dropped += 1,
         }
     }
     (answers, dropped)

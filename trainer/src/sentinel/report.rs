@@ -63,6 +63,7 @@ pub struct SentinelReport {
 /// Scores every domain (a training domain by its held-out part) with the file's Sentinel and
 /// baselines. A domain without answers is an error naming it.
 pub fn estimate(file: &SentinelFile, domains: &[DomainAnswers], model: &str) -> anyhow::Result<SentinelReport> {
+    let length = [super::LENGTH.to_string()];
     let mut out = Vec::new();
     for d in domains {
         let trained = file.training_domains.contains(&d.name);
@@ -88,7 +89,7 @@ pub fn estimate(file: &SentinelFile, domains: &[DomainAnswers], model: &str) -> 
         estimates.insert("sentinel".to_string(), p.iter().sum::<f64>() / p.len() as f64);
         let lengths: Vec<Vec<f64>> = rows
             .iter()
-            .map(|a| row(a, &[super::LENGTH.into()], &d.name))
+            .map(|a| row(a, &length, &d.name))
             .collect::<anyhow::Result<_>>()?;
         estimates.insert("length_only".into(), file.length_only.estimate(&lengths));
         for (col, atc) in &file.atc {

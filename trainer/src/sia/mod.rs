@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{RunFile, SiaSection};
 use crate::data::Problem;
+use crate::eval::{EvalSpec, answer_once};
 use crate::model::Transformer;
 use crate::plan::{ModelInputs, first_problems, reward_set};
 use crate::rollout::{RolloutConfig, SamplingParams, generate};
@@ -155,53 +156,46 @@ pub fn analyze<B: Backend>(
     let spec = s.source.as_ref().or(run.data.eval.as_ref()).unwrap_or(&run.data.train);
     let problems: Vec<Problem> = first_problems(spec, run.data.eval_seed, s.problems).context("key 'sia.source'")?;
     let rewards = reward_set(run);
-    let cfg = RolloutConfig {
-        group_size: 1,
+    let spec = EvalSpec {
+        tok: &inputs.tok,
+        prompts: &inputs.prompts,
+        rewards: &rewards,
+        eos: &inputs.eos,
         max_new_tokens: s
             .chain_max_tokens
             .or(run.eval.max_completion_length)
             .unwrap_or(run.rl.max_completion_length),
-        sampling: SamplingParams {
-            temperature: s.chain_temperature,
-            top_logprobs: 0,
-            ..Default::default()
-        },
-        eos_ids: inputs.eos.clone(),
-        seed: s.seed,
-        first_prompt_index: 0,
+        batch: 64,
+        signals: run.entropy.signal_params(),
+        top_logprobs: 0,
     };
+    let sampling = SamplingParams {
+        temperature: s.chain_temperature,
+        top_logprobs: 0,
+        ..Default::default()
+    };
+    let chains = answer_once(model, &problems, &spec, sampling, s.seed);
     let mut traces = Vec::new();
-    for (c, chunk) in problems.chunks(64).enumerate() {
-        let prompts: Vec<String> = chunk.iter().map(|p| inputs.prompts.prompt(&p.question)).collect();
-        let ids: Vec<Vec<u32>> = prompts.iter().map(|p| inputs.tok.encode(p)).collect();
-        let chains = generate(
-            model,
-            &ids,
-            &RolloutConfig {
-                first_prompt_index: c * 64,
-                ..cfg.clone()
-            },
-        );
-        for (j, ((chain, p), prompt)) in chains.iter().zip(chunk).zip(&prompts).enumerate() {
-            let text = inputs.tok.decode(&chain.tokens, false);
-            let correct = rewards.score(&text, &p.answer, chain.tokens.len()).correct;
-            let (reasoning, ends) = reasoning_steps(&text, &p.answer, s);
-            let contexts: Vec<String> = std::iter::once(0)
-                .chain(ends.iter().copied())
-                .map(|e| format!("{prompt}{}{}", &reasoning[..e], s.answer_cue))
-                .collect();
-            let index = c * 64 + j;
-            let gold = gold_curve(model, inputs, &contexts, &format!("{}{}", s.answer_prefix, p.answer));
-            let sampled = (s.samples > 0).then(|| sampled_curve(model, inputs, &contexts, s, index));
-            traces.push(Trace {
-                index,
-                correct,
-                steps: ends.len(),
-                gold,
-                sampled,
-            });
+    for (index, (chain, p)) in chains.iter().zip(&problems).enumerate() {
+        let text = inputs.tok.decode(&chain.tokens, false);
+        let (reasoning, ends) = reasoning_steps(&text, &p.answer, s);
+        let prompt = inputs.prompts.prompt(&p.question);
+        let contexts: Vec<String> = std::iter::once(0)
+            .chain(ends.iter().copied())
+            .map(|e| format!("{prompt}{}{}", &reasoning[..e], s.answer_cue))
+            .collect();
+        let gold = gold_curve(model, inputs, &contexts, &format!("{}{}", s.answer_prefix, p.answer));
+        let sampled = (s.samples > 0).then(|| sampled_curve(model, inputs, &contexts, s, index));
+        traces.push(Trace {
+            index,
+            correct: chain.correct,
+            steps: ends.len(),
+            gold,
+            sampled,
+        });
+        if traces.len() % 64 == 0 || traces.len() == problems.len() {
+            tracing::info!("sia: {} of {} chains analysed", traces.len(), problems.len());
         }
-        tracing::info!("sia: {} of {} chains analysed", traces.len(), problems.len());
     }
     Ok(traces)
 }
