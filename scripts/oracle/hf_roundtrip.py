@@ -2,9 +2,11 @@
 """Checkpoints written by entrl load in Hugging Face transformers with no conversion and give the
 same logits as entrl itself.
 
-Three checkpoints are written by entrl's own writer: a seeded from-scratch tiny model
+Five checkpoints are written by entrl's own writer: a seeded from-scratch tiny model
 (`entrl init`), SmolLM2-135M-Instruct loaded and saved again (`entrl resave`), and the same in
-bfloat16 (`entrl resave --bf16`, the writer of `checkpoint.final_dtype = "bf16"`). transformers
+bfloat16 (`entrl resave --bf16`, the writer of `checkpoint.final_dtype = "bf16"`), and the tiny
+Qwen3 and Llama-3.x fixtures of scripts/oracle/new_archs_golden.py loaded and saved again (QK-norm
+weights, `rope_scaling` of type `llama3`). transformers
 loads each with AutoModelForCausalLM (and the tokenizer with AutoTokenizer), and its float32
 logits are compared with `entrl logits` on the same ids.
 
@@ -66,6 +68,11 @@ def main():
         native = AutoModelForCausalLM.from_pretrained(bf16)
         print(f"  loaded with the config's dtype: {next(native.parameters()).dtype}")
         worst = max(worst, check("SmolLM2-135M-Instruct bf16 (entrl resave --bf16)", bf16, ids))
+
+        for name in ["qwen3_tiny", "llama3_tiny"]:
+            out = pathlib.Path(tmp) / name
+            entrl("resave", "--model", str(ROOT / "tests" / "fixtures" / "models" / name), "--out", str(out))
+            worst = max(worst, check(f"{name} (entrl resave)", out, list(range(3, 43))))
     ok = worst <= 1e-3
     print(("PASS" if ok else "FAIL") + f": worst max abs diff {worst:.2e} (tolerance 1e-3)")
     sys.exit(0 if ok else 1)

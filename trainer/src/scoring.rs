@@ -39,7 +39,7 @@ pub fn score_tokens<B: Backend>(
         .iter()
         .map(|&k| (0..t).map(|i| i.saturating_sub(k)).collect())
         .collect();
-    let rope = Rope::new(&positions, mc.head_dim(), mc.rope_theta, &device);
+    let rope = Rope::new(&positions, &mc.rope_inv_freq(), &device);
     let bias = attention_bias(pad, t, t, &device);
     let hidden = model
         .forward_hidden(tokens.clone(), &rope, &bias, None)

@@ -1,14 +1,15 @@
 //! Model hyper-parameters in Hugging Face `config.json` vocabulary.
 //!
 //! One struct serves both ways: a from-scratch config in our TOML presets and the `config.json` of a
-//! Hugging Face Llama/Qwen2 directory. Field names are HF's so that a checkpoint we write is read by
+//! Hugging Face Llama/Qwen2/Qwen3 directory. Field names are HF's so that a checkpoint we write is read by
 //! `transformers` with no conversion, and one of theirs is read by us.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 
-/// Decoder-only transformer of the Llama family (Llama, SmolLM2, Qwen2 with q/k/v bias).
+/// Decoder-only transformer of the Llama family (Llama 2/3.x, SmolLM2, Qwen2 with q/k/v bias, Qwen3
+/// with QK-norm).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Vocabulary size V.
@@ -48,13 +49,24 @@ pub struct ModelConfig {
     /// End-of-sequence token id(s): generation stops on any of them.
     #[serde(default)]
     pub eos_token_id: Option<EosIds>,
-    /// HF model type: "llama" or "qwen2" (others fail in [`ModelConfig::validate`]).
+    /// HF model type: "llama", "qwen2" or "qwen3" (others fail in [`ModelConfig::validate`]).
     #[serde(default = "default_model_type")]
     pub model_type: String,
-    /// HF rotary scaling; only absent/`null` or type `default` is implemented (others fail in
-    /// [`ModelConfig::validate`] instead of silently computing the wrong positions).
+    /// HF rotary scaling: absent/`null`, type `default` or type `llama3` (Llama 3.1/3.2); others
+    /// fail in [`ModelConfig::validate`] instead of silently computing the wrong positions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_scaling: Option<serde_json::Value>,
+    /// transformers 5's spelling of `rope_theta` + `rope_scaling` in one table; read, then moved
+    /// to those two fields by [`ModelConfig::resolve_rope_parameters`] (we write the Hub's older
+    /// spelling, which transformers 4 and 5 both read).
+    #[serde(default, skip_serializing)]
+    pub rope_parameters: Option<serde_json::Value>,
+    /// Bias on the MLP projections (Llama's `mlp_bias`): not implemented, rejected when true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mlp_bias: Option<bool>,
+    /// Sliding-window attention (Qwen2/Qwen3's `use_sliding_window`): not implemented, rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_sliding_window: Option<bool>,
     /// HF architecture names, written back so `AutoModelForCausalLM` picks the right class.
     #[serde(default)]
     pub architectures: Vec<String>,
@@ -89,7 +101,10 @@ fn default_max_pos() -> usize {
     2048
 }
 /// The `model_type`s whose math entrl implements.
-pub const SUPPORTED_MODEL_TYPES: [&str; 2] = ["llama", "qwen2"];
+pub const SUPPORTED_MODEL_TYPES: [&str; 3] = ["llama", "qwen2", "qwen3"];
+
+/// The `rope_scaling` types whose positions entrl computes.
+pub const SUPPORTED_ROPE_TYPES: [&str; 2] = ["default", "llama3"];
 
 fn default_model_type() -> String {
     "llama".into()
@@ -124,6 +139,9 @@ impl ModelConfig {
             eos_token_id: None,
             model_type: "llama".into(),
             rope_scaling: None,
+            rope_parameters: None,
+            mlp_bias: None,
+            use_sliding_window: None,
             architectures: vec!["LlamaForCausalLM".into()],
             hidden_act: "silu".into(),
             initializer_range: 0.02,
@@ -146,6 +164,31 @@ impl ModelConfig {
         self.attention_bias || self.model_type == "qwen2"
     }
 
+    /// True when each head's queries and keys pass an RMSNorm before the rotation (Qwen3).
+    pub fn qk_norm(&self) -> bool {
+        self.model_type == "qwen3"
+    }
+
+    /// Moves transformers 5's `rope_parameters` (`rope_theta` + scaling in one table) into
+    /// `rope_theta` and `rope_scaling`; called right after a config is parsed.
+    pub fn resolve_rope_parameters(&mut self) {
+        let Some(mut params) = self.rope_parameters.take().filter(|v| v.is_object()) else {
+            return;
+        };
+        let map = params.as_object_mut().expect("checked above");
+        if let Some(theta) = map.remove("rope_theta").and_then(|t| t.as_f64()) {
+            self.rope_theta = theta;
+        }
+        if self.rope_scaling.is_none() && super::rope::rope_type(&params) != "default" {
+            self.rope_scaling = Some(params);
+        }
+    }
+
+    /// Rotary inverse frequencies `[E/2]`, with the configured scaling applied.
+    pub fn rope_inv_freq(&self) -> Vec<f64> {
+        super::rope::inv_freq(self.head_dim(), self.rope_theta, self.rope_scaling.as_ref())
+    }
+
     /// All end-of-sequence ids.
     pub fn eos_ids(&self) -> Vec<u32> {
         match &self.eos_token_id {
@@ -165,7 +208,8 @@ impl ModelConfig {
         );
         let (nh, nkv) = (self.num_attention_heads, self.kv_heads());
         let bias = if self.qkv_bias() { (nh + 2 * nkv) * hd } else { 0 };
-        let attn = d * nh * hd + 2 * d * nkv * hd + nh * hd * d + bias;
+        let qk_norm = if self.qk_norm() { 2 * hd } else { 0 };
+        let attn = d * nh * hd + 2 * d * nkv * hd + nh * hd * d + bias + qk_norm;
         let block = attn + 3 * d * f + 2 * d;
         let head = if self.tie_word_embeddings { 0 } else { v * d };
         v * d + self.num_hidden_layers * block + d + head
@@ -207,15 +251,13 @@ impl ModelConfig {
             ));
         }
         if let Some(scaling) = self.rope_scaling.as_ref().filter(|v| !v.is_null()) {
-            let kind = scaling["rope_type"]
-                .as_str()
-                .or(scaling["type"].as_str())
-                .unwrap_or("?");
-            if kind != "default" {
-                return err(format!(
-                    "rope_scaling of type '{kind}' is not supported (only unscaled rotary embeddings)"
-                ));
-            }
+            super::rope::validate(scaling).map_err(|m| ConfigError(format!("invalid model config: {m}")))?;
+        }
+        if self.mlp_bias == Some(true) {
+            return err("mlp_bias = true is not supported (no architecture entrl implements has MLP biases)".into());
+        }
+        if self.use_sliding_window == Some(true) {
+            return err("use_sliding_window = true is not supported (entrl implements full attention only)".into());
         }
         if self.hidden_act != "silu" {
             return err(format!("hidden_act '{}' is not supported (only silu)", self.hidden_act));

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod config;
 pub mod gguf;
+pub mod rope;
 pub mod transformer;
 pub mod weights;
 
@@ -55,10 +56,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HfDirError + '_ {
 pub fn read_config(dir: &Path) -> Result<ModelConfig, HfDirError> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let cfg: ModelConfig = serde_json::from_str(&text).map_err(|e| HfDirError::Config {
+    let mut cfg: ModelConfig = serde_json::from_str(&text).map_err(|e| HfDirError::Config {
         path: path.display().to_string(),
         msg: e.to_string(),
     })?;
+    cfg.resolve_rope_parameters();
     cfg.validate().map_err(|e| HfDirError::Config {
         path: path.display().to_string(),
         msg: e.to_string(),
@@ -96,7 +98,7 @@ pub fn read_dir_weights(dir: &Path) -> Result<Weights, HfDirError> {
     Ok(all)
 }
 
-/// Loads a Hugging Face Llama/Qwen2 directory.
+/// Loads a Hugging Face Llama/Qwen2/Qwen3 directory.
 pub fn load_hf_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<Transformer<B>, HfDirError> {
     let cfg = read_config(dir)?;
     let w = read_dir_weights(dir)?;
@@ -130,10 +132,10 @@ pub fn write_config(cfg: &ModelConfig, dir: &Path) -> Result<(), HfDirError> {
     let mut cfg = cfg.clone();
     if cfg.architectures.is_empty() {
         cfg.architectures = vec![
-            if cfg.model_type == "qwen2" {
-                "Qwen2ForCausalLM"
-            } else {
-                "LlamaForCausalLM"
+            match cfg.model_type.as_str() {
+                "qwen2" => "Qwen2ForCausalLM",
+                "qwen3" => "Qwen3ForCausalLM",
+                _ => "LlamaForCausalLM",
             }
             .into(),
         ];
@@ -148,11 +150,12 @@ pub fn write_config(cfg: &ModelConfig, dir: &Path) -> Result<(), HfDirError> {
 pub fn read_model_config_file(path: &Path) -> anyhow::Result<ModelConfig> {
     use anyhow::Context;
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let cfg: ModelConfig = if path.extension().is_some_and(|e| e == "toml") {
+    let mut cfg: ModelConfig = if path.extension().is_some_and(|e| e == "toml") {
         toml::from_str(&text).with_context(|| format!("{}: invalid model config", path.display()))?
     } else {
         serde_json::from_str(&text).with_context(|| format!("{}: invalid model config", path.display()))?
     };
+    cfg.resolve_rope_parameters();
     cfg.validate().with_context(|| path.display().to_string())?;
     Ok(cfg)
 }

@@ -32,6 +32,13 @@ fn rms_norm<B: Backend>(x: Tensor<B, 3>, w: &Param<Tensor<B, 1>>, eps: f64) -> T
     (x / rms) * w.val().unsqueeze::<3>()
 }
 
+/// Qwen3's QK-norm: RMSNorm over each head's E values of `x [B, T, heads·E]` (no-op without a weight).
+fn head_norm<B: Backend>(x: Tensor<B, 3>, w: Option<&Param<Tensor<B, 1>>>, heads: usize, eps: f64) -> Tensor<B, 3> {
+    let Some(w) = w else { return x };
+    let [bsz, t, width] = x.dims();
+    rms_norm(x.reshape([bsz, t * heads, width / heads]), w, eps).reshape([bsz, t, width])
+}
+
 /// One decoder block. Field names mirror HF's `model.layers.{i}.*` tensors.
 #[derive(Module, Debug)]
 pub struct Block<B: Backend> {
@@ -49,6 +56,10 @@ pub struct Block<B: Backend> {
     pub k_bias: Option<Param<Tensor<B, 1>>>,
     /// v bias
     pub v_bias: Option<Param<Tensor<B, 1>>>,
+    /// `self_attn.q_norm.weight` [E]: Qwen3's RMSNorm over each query head
+    pub q_norm: Option<Param<Tensor<B, 1>>>,
+    /// `self_attn.k_norm.weight` [E]: the same over each key head
+    pub k_norm: Option<Param<Tensor<B, 1>>>,
     /// `self_attn.o_proj.weight` [D, H·E]
     pub o_proj: Param<Tensor<B, 2>>,
     /// `post_attention_layernorm.weight` [D]
@@ -69,17 +80,17 @@ pub struct Rope<B: Backend> {
 }
 
 impl<B: Backend> Rope<B> {
-    /// Tables for explicit per-row positions (`positions[b][t]`), computed in f64 on the host.
-    pub fn new(positions: &[Vec<usize>], head_dim: usize, theta: f64, device: &B::Device) -> Self {
-        let (bsz, t, half) = (positions.len(), positions[0].len(), head_dim / 2);
+    /// Tables for explicit per-row positions (`positions[b][t]`), computed in f64 on the host from
+    /// the inverse frequencies `[E/2]` ([`ModelConfig::rope_inv_freq`]).
+    pub fn new(positions: &[Vec<usize>], inv_freq: &[f64], device: &B::Device) -> Self {
+        let (bsz, t, half) = (positions.len(), positions[0].len(), inv_freq.len());
         let mut cos = Vec::with_capacity(bsz * t * half);
         let mut sin = Vec::with_capacity(bsz * t * half);
         for row in positions {
             assert_eq!(row.len(), t, "rope: ragged positions");
             for &p in row {
-                for i in 0..half {
-                    let inv_freq = 1.0 / theta.powf((2 * i) as f64 / head_dim as f64);
-                    let a = p as f64 * inv_freq;
+                for &f in inv_freq {
+                    let a = p as f64 * f;
                     cos.push(a.cos() as f32);
                     sin.push(a.sin() as f32);
                 }
@@ -140,6 +151,9 @@ impl<B: Backend> Block<B> {
         let q = linear(h.clone(), &self.q_proj, self.q_bias.as_ref());
         let k = linear(h.clone(), &self.k_proj, self.k_bias.as_ref());
         let v = linear(h, &self.v_proj, self.v_bias.as_ref());
+        let eps = cfg.rms_norm_eps;
+        let q = head_norm(q, self.q_norm.as_ref(), nh, eps);
+        let k = head_norm(k, self.k_norm.as_ref(), nkv, eps);
         // [B, T, heads·E] -> [B, heads, T, E]
         let q = rope.apply(q.reshape([bsz, t, nh, hd]).swap_dims(1, 2));
         let k = rope.apply(k.reshape([bsz, t, nkv, hd]).swap_dims(1, 2));
@@ -282,7 +296,7 @@ impl<B: Backend> Transformer<B> {
         let device = tokens.device();
         let cfg = self.config();
         let positions = vec![(0..t).collect::<Vec<_>>(); bsz];
-        let rope = Rope::new(&positions, cfg.head_dim(), cfg.rope_theta, &device);
+        let rope = Rope::new(&positions, &cfg.rope_inv_freq(), &device);
         let bias = attention_bias(&vec![0; bsz], t, t, &device);
         let h = self.forward_hidden(tokens, &rope, &bias, None);
         self.logits(h)

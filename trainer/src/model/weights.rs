@@ -54,7 +54,7 @@ pub enum WeightsError {
     NonFinite(String),
     /// A tensor the architecture does not use (another architecture's weights).
     #[error(
-        "unexpected tensor '{0}': the Llama/Qwen2 layout has no such weight (an architecture entrl does not implement?)"
+        "unexpected tensor '{0}': the Llama/Qwen2/Qwen3 layout has no such weight (an architecture entrl does not implement?)"
     )]
     Unexpected(String),
 }
@@ -89,6 +89,10 @@ pub fn expected_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
             out.push((format!("{p}self_attn.q_proj.bias"), vec![q]));
             out.push((format!("{p}self_attn.k_proj.bias"), vec![kv]));
             out.push((format!("{p}self_attn.v_proj.bias"), vec![kv]));
+        }
+        if cfg.qk_norm() {
+            out.push((format!("{p}self_attn.q_norm.weight"), vec![cfg.head_dim()]));
+            out.push((format!("{p}self_attn.k_norm.weight"), vec![cfg.head_dim()]));
         }
         out.push((format!("{p}self_attn.o_proj.weight"), vec![d, q]));
         out.push((format!("{p}post_attention_layernorm.weight"), vec![d]));
@@ -183,6 +187,13 @@ pub fn build_model<B: Backend>(
                 Ok(None)
             }
         };
+        let norm = |w: &mut Weights, s: &str| -> Result<_, WeightsError> {
+            if cfg.qk_norm() {
+                Ok(Some(take::<B, 1>(w, &n(s), &shapes[&n(s)], device)?))
+            } else {
+                Ok(None)
+            }
+        };
         layers.push(Block {
             input_layernorm: get1(&mut w, &n("input_layernorm.weight"))?,
             q_proj: m2(&mut w, "self_attn.q_proj.weight")?,
@@ -191,6 +202,8 @@ pub fn build_model<B: Backend>(
             q_bias: bias(&mut w, "self_attn.q_proj.bias")?,
             k_bias: bias(&mut w, "self_attn.k_proj.bias")?,
             v_bias: bias(&mut w, "self_attn.v_proj.bias")?,
+            q_norm: norm(&mut w, "self_attn.q_norm.weight")?,
+            k_norm: norm(&mut w, "self_attn.k_norm.weight")?,
             o_proj: m2(&mut w, "self_attn.o_proj.weight")?,
             post_attention_layernorm: get1(&mut w, &n("post_attention_layernorm.weight"))?,
             gate_proj: m2(&mut w, "mlp.gate_proj.weight")?,
@@ -247,6 +260,11 @@ pub fn model_weights<B: Backend>(m: &Transformer<B>) -> Weights {
         for (s, t) in [("q", &b.q_bias), ("k", &b.k_bias), ("v", &b.v_bias)] {
             if let Some(t) = t {
                 w.insert(format!("{p}self_attn.{s}_proj.bias"), host(t));
+            }
+        }
+        for (s, t) in [("q", &b.q_norm), ("k", &b.k_norm)] {
+            if let Some(t) = t {
+                w.insert(format!("{p}self_attn.{s}_norm.weight"), host(t));
             }
         }
         w.insert(format!("{p}self_attn.o_proj.weight"), host(&b.o_proj));

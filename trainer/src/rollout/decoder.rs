@@ -220,7 +220,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
             .iter()
             .map(|&k| (0..lmax).map(|t| t.saturating_sub(k)).collect())
             .collect();
-        let rope = Rope::new(&positions, mc.head_dim(), mc.rope_theta, &device);
+        let rope = Rope::new(&positions, &mc.rope_inv_freq(), &device);
         let bias = attention_bias(&pad, lmax, lmax, &device);
         let capacity = lmax + cfg.max_new_tokens;
         let mut cache = KvCache::new(
@@ -400,7 +400,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         let pad: Vec<usize> = rows.iter().map(|r| r.pad).collect();
         let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [a, 1]), &device);
         let positions: Vec<Vec<usize>> = pad.iter().map(|&k| vec![self.cache.len() - k]).collect();
-        let rope = Rope::new(&positions, mc.head_dim(), mc.rope_theta, &device);
+        let rope = Rope::new(&positions, &mc.rope_inv_freq(), &device);
         let bias = attention_bias(&pad, 1, s_total, &device);
         let hidden = match probe {
             None => self.model.forward_hidden(tokens, &rope, &bias, Some(&mut self.cache)),
