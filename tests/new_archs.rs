@@ -78,7 +78,10 @@ fn llama3_matches_transformers_and_ignored_rope_scaling_misses() {
     assert!(d <= TOL, "{d}");
     let back = roundtrip(&m, &c, "llama3");
     let saved = std::fs::read_to_string(std::env::temp_dir().join("entrl_new_archs_llama3/config.json")).unwrap();
-    assert!(saved.contains("\"llama3\"") && saved.contains("\"rope_theta\": 500000.0"), "{saved}");
+    assert!(
+        saved.contains("\"llama3\"") && saved.contains("\"rope_theta\": 500000.0"),
+        "{saved}"
+    );
 
     let mut planted = back;
     planted.config.rope_scaling = None;
@@ -92,8 +95,14 @@ fn unimplemented_architectures_fail_clearly() {
     let src = root().join("tests/fixtures/models/llama3_tiny/config.json");
     let text = std::fs::read_to_string(src).unwrap();
     let cases = [
-        (text.replace("\"llama3\"", "\"yarn\""), "rope_scaling of type 'yarn' is not supported"),
-        (text.replace("\"model_type\": \"llama\"", "\"model_type\": \"gemma3\""), "model_type 'gemma3' is not supported"),
+        (
+            text.replace("\"llama3\"", "\"yarn\""),
+            "rope_scaling of type 'yarn' is not supported",
+        ),
+        (
+            text.replace("\"model_type\": \"llama\"", "\"model_type\": \"gemma3\""),
+            "model_type 'gemma3' is not supported",
+        ),
         (text.replace("\"mlp_bias\": false", "\"mlp_bias\": true"), "mlp_bias"),
         (text.replace("\"factor\": 8.0,", ""), "'factor'"),
     ];

@@ -16,6 +16,8 @@ pub enum Extractor {
     Boxed,
     /// The last number anywhere in the text.
     LastNumber,
+    /// Content of the last `<answer>…</answer>` tag (the R1-style format of TRL/open-r1 tasks).
+    AnswerTag,
     /// `####`, then `\boxed{}`, then the last number: the first that finds something.
     Auto,
 }
@@ -27,6 +29,7 @@ impl Extractor {
             Self::Hash => extract_hash(text),
             Self::Boxed => extract_boxed(text),
             Self::LastNumber => extract_last_number(text),
+            Self::AnswerTag => extract_answer_tag(text),
             Self::Auto => extract_hash(text)
                 .or_else(|| extract_boxed(text))
                 .or_else(|| extract_last_number(text)),
@@ -62,6 +65,14 @@ pub fn extract_boxed(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Content of the last `<answer>…</answer>`, trimmed; `None` if empty, absent or unclosed.
+pub fn extract_answer_tag(text: &str) -> Option<String> {
+    let start = text.rfind("<answer>")? + "<answer>".len();
+    let end = text[start..].find("</answer>")?;
+    let inner = text[start..start + end].trim();
+    (!inner.is_empty()).then(|| inner.to_string())
 }
 
 /// The last number in the text (optional sign, digits with `,` grouping, optional decimals).
@@ -162,6 +173,16 @@ mod tests {
         );
         assert_eq!(extract_boxed("\\boxed{unclosed"), None);
         assert_eq!(extract_boxed("\\fbox{7}").as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn answer_tag_takes_the_last_closed_tag() {
+        assert_eq!(
+            extract_answer_tag("<answer>1</answer> <answer> Paris </answer>").as_deref(),
+            Some("Paris")
+        );
+        assert_eq!(extract_answer_tag("<answer>open"), None);
+        assert_eq!(extract_answer_tag("<answer> </answer>"), None);
     }
 
     #[test]

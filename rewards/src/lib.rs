@@ -6,14 +6,21 @@
 pub mod confidence;
 pub mod countdown;
 pub mod extract;
+pub mod program;
 pub mod reward;
+pub mod reward_set;
 pub mod selection;
 pub mod sentinel;
 pub mod sia;
 pub mod signals;
 pub mod stats;
+pub mod verifiers;
 
 pub use confidence::{DeepConfParams, TraceConfidence, token_confidence};
-pub use extract::{Extractor, answers_equal, extract_boxed, extract_hash, extract_last_number, parse_number};
-pub use reward::{RewardFn, RewardSet, Scored, overlong_penalty};
+pub use extract::{
+    Extractor, answers_equal, extract_answer_tag, extract_boxed, extract_hash, extract_last_number, parse_number,
+};
+pub use program::{ProgramError, ProgramSpec};
+pub use reward::{RewardFn, overlong_penalty};
+pub use reward_set::{BatchScores, RewardSet, ScoreInput, Scored};
 pub use signals::{EdisParams, Signal, SignalParams, Signals, Trajectory};

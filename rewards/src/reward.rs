@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::extract::{Extractor, answers_equal};
+use crate::verifiers;
 
 /// One reward function, configured by value (so a TOML `[[rewards]]` table can name it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +19,35 @@ pub enum RewardFn {
     /// Countdown: 1 if the text after the last `####` is an equation over the gold's numbers that
     /// hits its target (gold `target:n1,n2,...`), else 0.
     Countdown,
+    /// 1 if the answer equals the gold after SQuAD-style normalisation (case, punctuation,
+    /// articles, whitespace), else 0. The answer is what `extractor` reads, or the whole
+    /// completion when no extractor is set.
+    ExactMatch {
+        /// Which extractor reads the completion (unset: the whole completion).
+        #[serde(default)]
+        extractor: Option<Extractor>,
+        /// Keep the case when comparing.
+        #[serde(default)]
+        case_sensitive: bool,
+    },
+    /// 1 if `pattern` matches the completion (or what `extractor` reads), else 0; `{answer}` in the
+    /// pattern stands for the gold answer, matched literally. Rust `regex` syntax.
+    Regex {
+        /// The pattern.
+        pattern: String,
+        /// Which extractor reads the completion (unset: the whole completion).
+        #[serde(default)]
+        extractor: Option<Extractor>,
+    },
+    /// Multiple choice (ARC-style): 1 if the letter the completion chooses (`####` line, `\boxed{}`,
+    /// `<answer>`, "the answer is X", a lone letter) is the gold letter, else 0.
+    MultipleChoice {
+        /// The option letters (default "ABCDE").
+        #[serde(default = "default_letters")]
+        letters: String,
+    },
+    /// The user's own program, run as a subprocess speaking JSON lines ([`crate::program`]).
+    Program(crate::program::ProgramSpec),
     /// DAPO soft overlong penalty on completion length L (tokens): 0 up to `max_len − cache`,
     /// then linear to −1 at `max_len`, −1 beyond.
     OverlongPenalty {
@@ -28,20 +58,53 @@ pub enum RewardFn {
     },
 }
 
+fn default_letters() -> String {
+    verifiers::DEFAULT_LETTERS.into()
+}
+
 impl RewardFn {
+    /// Checks the parameters a config can get wrong (a pattern that does not compile, no letters).
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::Regex { pattern, .. } => {
+                verifiers::check_pattern(pattern).map_err(|e| format!("pattern {pattern:?} does not compile: {e}"))
+            }
+            Self::MultipleChoice { letters }
+                if letters.is_empty() || !letters.chars().all(|c| c.is_ascii_uppercase()) =>
+            {
+                Err(format!(
+                    "letters {letters:?} must be upper-case ASCII letters, e.g. \"ABCDE\""
+                ))
+            }
+            Self::Program(spec) => spec.validate(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the function judges correctness (its value > 0.5 means a correct answer).
+    pub fn is_verifier(&self) -> bool {
+        !matches!(self, Self::Format | Self::OverlongPenalty { .. })
+    }
+
     /// Name used in metrics (`reward/<name>`).
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Self::Accuracy { .. } => "accuracy",
             Self::Format => "format",
             Self::Countdown => "countdown",
+            Self::ExactMatch { .. } => "exact_match",
+            Self::Regex { .. } => "regex",
+            Self::MultipleChoice { .. } => "multiple_choice",
+            Self::Program(spec) => &spec.name,
             Self::OverlongPenalty { .. } => "overlong",
         }
     }
 
-    /// Score of one completion. `len` is its length in tokens.
+    /// Score of one completion. `len` is its length in tokens. A program is scored by
+    /// [`crate::RewardSet::score_batch`], in batches; here it panics.
     pub fn score(&self, completion: &str, gold: &str, len: usize) -> f64 {
         match self {
+            Self::Program(spec) => panic!("{} is scored in batches by RewardSet::score_batch", spec.name),
             Self::Accuracy { extractor } => match extractor.extract(completion) {
                 Some(pred) if answers_equal(&pred, gold) => 1.0,
                 _ => 0.0,
@@ -60,8 +123,34 @@ impl RewardFn {
                     .is_some_and(|(e, (t, ns))| crate::countdown::check(&e, t, &ns));
                 f64::from(u8::from(ok))
             }
+            Self::ExactMatch {
+                extractor,
+                case_sensitive,
+            } => {
+                let ok = answer_span(*extractor, completion)
+                    .is_some_and(|pred| verifiers::exact_match(&pred, gold, *case_sensitive));
+                f64::from(u8::from(ok))
+            }
+            Self::Regex { pattern, extractor } => {
+                let ok = answer_span(*extractor, completion)
+                    .is_some_and(|text| verifiers::regex_match(pattern, gold, &text));
+                f64::from(u8::from(ok))
+            }
+            Self::MultipleChoice { letters } => {
+                let ok = verifiers::gold_choice(gold, letters)
+                    .is_some_and(|g| verifiers::extract_choice(completion, letters) == Some(g));
+                f64::from(u8::from(ok))
+            }
             Self::OverlongPenalty { max_len, cache } => overlong_penalty(len, *max_len, *cache),
         }
+    }
+}
+
+/// What a verifier reads: the extracted answer, or the whole (trimmed) completion.
+fn answer_span(extractor: Option<Extractor>, completion: &str) -> Option<String> {
+    match extractor {
+        Some(e) => e.extract(completion),
+        None => Some(completion.trim().to_string()),
     }
 }
 
@@ -77,39 +166,6 @@ pub fn overlong_penalty(len: usize, max_len: usize, cache: usize) -> f64 {
     }
 }
 
-/// Several reward functions with weights; the total is `Σ wᵢ·rᵢ`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RewardSet {
-    /// (function, weight)
-    pub fns: Vec<(RewardFn, f64)>,
-}
-
-/// Scores of one completion: each function's raw value, and the weighted total.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scored {
-    /// Raw value of each function, in order.
-    pub parts: Vec<f64>,
-    /// Weighted sum.
-    pub total: f64,
-    /// Whether the answer was correct (the first `Accuracy`/`Countdown` verdict; false if none).
-    pub correct: bool,
-}
-
-impl RewardSet {
-    /// Scores one completion.
-    pub fn score(&self, completion: &str, gold: &str, len: usize) -> Scored {
-        let parts: Vec<f64> = self.fns.iter().map(|(f, _)| f.score(completion, gold, len)).collect();
-        let total = parts.iter().zip(&self.fns).map(|(r, (_, w))| r * w).sum();
-        let correct = self
-            .fns
-            .iter()
-            .zip(&parts)
-            .find(|((f, _), _)| matches!(f, RewardFn::Accuracy { .. } | RewardFn::Countdown))
-            .is_some_and(|(_, &r)| r > 0.5);
-        Scored { parts, total, correct }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,24 +177,5 @@ mod tests {
         assert_eq!(overlong_penalty(18432, 20480, 4096), -0.5);
         assert_eq!(overlong_penalty(20480, 20480, 4096), -1.0);
         assert_eq!(overlong_penalty(30000, 20480, 4096), -1.0);
-    }
-
-    #[test]
-    fn weighted_composition() {
-        let set = RewardSet {
-            fns: vec![
-                (
-                    RewardFn::Accuracy {
-                        extractor: Extractor::Hash,
-                    },
-                    1.0,
-                ),
-                (RewardFn::Format, 0.5),
-            ],
-        };
-        let s = set.score("3+4=7\n#### 7", "7", 5);
-        assert_eq!((s.parts.clone(), s.total, s.correct), (vec![1.0, 1.0], 1.5, true));
-        let s = set.score("#### 8 and more", "7", 5);
-        assert_eq!((s.parts.clone(), s.total, s.correct), (vec![0.0, 0.0], 0.0, false));
     }
 }

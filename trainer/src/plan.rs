@@ -264,9 +264,7 @@ fn adamw(weight_decay: f64, beta2: f64) -> AdamWConfig {
 
 /// The reward functions and weights of `[[rewards]]`.
 pub(crate) fn reward_set(file: &RunFile) -> RewardSet {
-    RewardSet {
-        fns: file.rewards.iter().map(|e| (e.function.clone(), e.weight)).collect(),
-    }
+    RewardSet::new(file.rewards.iter().map(|e| (e.function.clone(), e.weight)).collect())
 }
 
 /// The problem source a spec names (`shuffle`: seeded epoch shuffling of JSONL files).
@@ -276,6 +274,7 @@ fn open_source(spec: &SourceSpec, seed: u64, shuffle: bool) -> anyhow::Result<Bo
         SourceSpec::Jsonl(j) => Box::new(JsonlSource::load(
             &j.path,
             j.format,
+            &j.fields,
             j.data_source.as_deref(),
             shuffle.then_some(seed),
         )?),

@@ -431,8 +431,10 @@ impl RunFile {
             ("data.train", Some(&self.data.train)),
             ("data.eval", self.data.eval.as_ref()),
         ] {
-            if let Some(SourceSpec::Synthetic(t)) = spec {
-                t.validate().map_err(|m| format!("key '{k}': {m}"))?;
+            match spec {
+                Some(SourceSpec::Synthetic(t)) => t.validate().map_err(|m| format!("key '{k}': {m}"))?,
+                Some(SourceSpec::Jsonl(j)) => j.validate().map_err(|m| format!("key '{k}': {m}"))?,
+                None => {}
             }
         }
         if let crate::data::Template::Format(f) = &self.data.template {
@@ -445,6 +447,9 @@ impl RunFile {
         }
         for (i, r) in self.rewards.iter().enumerate() {
             range(&format!("rewards[{i}].weight"), r.weight, -100.0, 100.0)?;
+            r.function
+                .validate()
+                .map_err(|m| format!("key 'rewards[{i}].function': {m}"))?;
         }
         let s = &self.sft;
         at_least("sft.batch_size", s.batch_size, 1)?;

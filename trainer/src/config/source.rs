@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::columns::FieldNames;
 use crate::data::jsonl::JsonlFormat;
 use crate::data::tasks::SyntheticTask;
 
@@ -50,9 +51,31 @@ pub struct JsonlSpec {
     /// Field layout.
     #[serde(default = "d_format")]
     pub format: JsonlFormat,
-    /// `data_source` label (default: the parent folder's name).
+    /// `data_source` label of rows that carry none (default: the parent folder's name).
     #[serde(default)]
     pub data_source: Option<String>,
+    /// Column names of TRL/verl-style rows (`{ prompt = "input", answer = "target" }`); setting
+    /// any makes `auto` read TRL's layout. Not used by gsm8k/math/svamp.
+    #[serde(default, skip_serializing_if = "is_default_fields")]
+    pub fields: FieldNames,
+}
+
+fn is_default_fields(f: &FieldNames) -> bool {
+    *f == FieldNames::default()
+}
+
+impl JsonlSpec {
+    /// Checks that configured column names apply to the format.
+    pub fn validate(&self) -> Result<(), String> {
+        let fixed = matches!(self.format, JsonlFormat::Gsm8k | JsonlFormat::Math | JsonlFormat::Svamp);
+        if fixed && !is_default_fields(&self.fields) {
+            return Err(format!(
+                "'fields' applies to the trl, verl and auto formats, not to {:?} (whose columns are fixed)",
+                self.format
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn d_format() -> JsonlFormat {

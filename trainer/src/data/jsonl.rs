@@ -1,4 +1,5 @@
-//! JSONL math datasets in the layouts of GSM8K, MATH / MATH-500 and SVAMP (shared/ASSETS.md).
+//! JSONL datasets in the layouts of GSM8K, MATH / MATH-500 and SVAMP (shared/ASSETS.md), and in
+//! TRL's and verl's columns with configurable names ([`super::columns`]).
 //! A malformed line is an error naming the file and line; nothing is silently skipped.
 
 use std::path::Path;
@@ -9,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::columns::{FieldNames, Flavour, parse_row};
 use super::{Problem, ProblemSource};
 
 /// Field layout of a JSONL file.
@@ -21,7 +23,11 @@ pub enum JsonlFormat {
     Math,
     /// `Body`, `Question`, `Answer` (number).
     Svamp,
-    /// Decide from the first line's fields.
+    /// TRL: `prompt` (text or chat turns) or `messages`, the gold in `answer`/`solution`/`ground_truth`.
+    Trl,
+    /// verl: `data_source`, `prompt` (chat turns), `reward_model.ground_truth`, `extra_info`.
+    Verl,
+    /// Decide from each line's fields (TRL's when column names are configured).
     Auto,
 }
 
@@ -66,20 +72,27 @@ fn strip_calc(s: &str) -> String {
     out
 }
 
-fn parse_line(v: &Value, fmt: JsonlFormat, source: &str) -> Result<Problem, String> {
+fn parse_line(v: &Value, fmt: JsonlFormat, names: &FieldNames, source: &str) -> Result<Problem, String> {
     let fmt = match fmt {
+        JsonlFormat::Auto if *names != FieldNames::default() => JsonlFormat::Trl,
         JsonlFormat::Auto if v.get("question").is_some() && v.get("answer").is_some() => JsonlFormat::Gsm8k,
         JsonlFormat::Auto if v.get("problem").is_some() => JsonlFormat::Math,
         JsonlFormat::Auto if v.get("Body").is_some() => JsonlFormat::Svamp,
+        JsonlFormat::Auto if v.get("reward_model").is_some() => JsonlFormat::Verl,
+        JsonlFormat::Auto if v.get("prompt").is_some() || v.get("messages").is_some() => JsonlFormat::Trl,
         JsonlFormat::Auto => {
             return Err(
-                "cannot tell the format (expected question/answer, problem/solution or Body/Question/Answer)".into(),
+                "cannot tell the format (expected question/answer, problem/solution, Body/Question/Answer, \
+                 prompt or messages (TRL), or reward_model (verl); or set 'fields')"
+                    .into(),
             );
         }
         f => f,
     };
     let data_source = source.to_string();
     match fmt {
+        JsonlFormat::Trl => parse_row(v, Flavour::Trl, names, source),
+        JsonlFormat::Verl => parse_row(v, Flavour::Verl, names, source),
         JsonlFormat::Gsm8k => {
             let sol = strip_calc(&text(v, "answer")?);
             let gold = entrl_rewards::extract_hash(&sol)
@@ -90,6 +103,8 @@ fn parse_line(v: &Value, fmt: JsonlFormat, source: &str) -> Result<Problem, Stri
                 answer: gold,
                 solution: sol,
                 data_source,
+
+                ..Default::default()
             })
         }
         JsonlFormat::Math => {
@@ -105,6 +120,8 @@ fn parse_line(v: &Value, fmt: JsonlFormat, source: &str) -> Result<Problem, Stri
                 answer: gold,
                 solution,
                 data_source,
+
+                ..Default::default()
             })
         }
         JsonlFormat::Svamp => {
@@ -120,6 +137,8 @@ fn parse_line(v: &Value, fmt: JsonlFormat, source: &str) -> Result<Problem, Stri
                 answer: gold,
                 solution: String::new(),
                 data_source,
+
+                ..Default::default()
             })
         }
         JsonlFormat::Auto => unreachable!("resolved above"),
@@ -140,6 +159,7 @@ impl JsonlSource {
     pub fn load(
         path: &Path,
         fmt: JsonlFormat,
+        names: &FieldNames,
         data_source: Option<&str>,
         shuffle_seed: Option<u64>,
     ) -> Result<Self, DatasetError> {
@@ -162,7 +182,7 @@ impl JsonlSource {
                 continue;
             }
             let v: Value = serde_json::from_str(line).map_err(|e| err(k + 1, format!("invalid JSON: {e}")))?;
-            problems.push(parse_line(&v, fmt, &label).map_err(|m| err(k + 1, m))?);
+            problems.push(parse_line(&v, fmt, names, &label).map_err(|m| err(k + 1, m))?);
         }
         if problems.is_empty() {
             return Err(err(0, "no problems in file".into()));
@@ -218,7 +238,7 @@ mod tests {
                 "\n",
             ),
         );
-        let s = JsonlSource::load(&p, JsonlFormat::Auto, Some("mix"), None).unwrap();
+        let s = JsonlSource::load(&p, JsonlFormat::Auto, &FieldNames::default(), Some("mix"), None).unwrap();
         let a: Vec<&str> = s.problems.iter().map(|p| p.answer.as_str()).collect();
         assert_eq!(a, ["1024", "\\frac{1}{2}", "7", "3"]);
         assert_eq!(s.problems[0].solution, "48/2 = 24 clips\n#### 1,024");
@@ -228,17 +248,17 @@ mod tests {
     #[test]
     fn malformed_lines_name_file_and_line() {
         let p = write("bad_json", "{\"question\": \"a\", \"answer\": \"#### 1\"}\n{not json\n");
-        let e = JsonlSource::load(&p, JsonlFormat::Auto, None, None)
+        let e = JsonlSource::load(&p, JsonlFormat::Auto, &FieldNames::default(), None, None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("test.jsonl:2:") && e.contains("invalid JSON"), "{e}");
         let p = write("no_hash", "{\"question\": \"a\", \"answer\": \"1\"}\n");
-        let e = JsonlSource::load(&p, JsonlFormat::Gsm8k, None, None)
+        let e = JsonlSource::load(&p, JsonlFormat::Gsm8k, &FieldNames::default(), None, None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("test.jsonl:1:") && e.contains("####"), "{e}");
         let p = write("missing", "{\"Body\": \"a\", \"Question\": \"b\"}\n");
-        let e = JsonlSource::load(&p, JsonlFormat::Svamp, None, None)
+        let e = JsonlSource::load(&p, JsonlFormat::Svamp, &FieldNames::default(), None, None)
             .unwrap_err()
             .to_string();
         assert!(e.contains(":1:") && e.contains("'Answer'"), "{e}");
@@ -249,7 +269,14 @@ mod tests {
         let body: String = (0..10)
             .map(|i| format!("{{\"question\": \"q{i}\", \"answer\": \"#### {i}\"}}\n"))
             .collect();
-        let s = JsonlSource::load(&write("shuffle", &body), JsonlFormat::Gsm8k, None, Some(3)).unwrap();
+        let s = JsonlSource::load(
+            &write("shuffle", &body),
+            JsonlFormat::Gsm8k,
+            &FieldNames::default(),
+            None,
+            Some(3),
+        )
+        .unwrap();
         let mut e0: Vec<String> = (0..10).map(|i| s.get(i).answer).collect();
         let e1: Vec<String> = (10..20).map(|i| s.get(i).answer).collect();
         assert_ne!(e0, e1);

@@ -2,16 +2,18 @@
 //! behind one [`ProblemSource`] with an integer cursor (so a checkpoint resumes the data exactly).
 
 pub mod chat_template;
+pub mod columns;
 pub mod jsonl;
 pub mod tasks;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
 
+pub use chat_template::Message;
 pub use template::{PromptFormat, Template};
 
 /// One verifiable problem.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Problem {
     /// The question, without any template.
     pub question: String,
@@ -21,6 +23,13 @@ pub struct Problem {
     pub solution: String,
     /// Where it came from (per-source metrics), e.g. "arithmetic" or "gsm8k".
     pub data_source: String,
+    /// The prompt as a chat conversation (TRL's conversational `prompt`, verl's `prompt`), used
+    /// as is by chat templates; `question` then holds its last user turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<Message>>,
+    /// The dataset row's other columns, passed to reward programs.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Anything that yields problem `i` deterministically.

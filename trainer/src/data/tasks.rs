@@ -148,6 +148,7 @@ fn arithmetic(rng: &mut ChaCha8Rng, digits: u32, operands: usize, ops: &[char], 
         answer: acc.to_string(),
         solution: lines.join("\n"),
         data_source: "arithmetic".into(),
+        ..Default::default()
     }
 }
 
@@ -179,6 +180,7 @@ fn countdown(rng: &mut ChaCha8Rng, n: usize, max_number: i64) -> Problem {
         answer: format!("{acc}:{}", list.join(",")),
         solution: lines.join("\n"),
         data_source: "countdown".into(),
+        ..Default::default()
     }
 }
 

@@ -146,6 +146,28 @@ impl PromptFormat {
         }
     }
 
+    /// Prompt text for a problem: its own conversation when it has one and the template is a
+    /// chat template (rendered as is, with the generation prompt; `data.system` is added only
+    /// when the conversation has no system turn), else [`Self::prompt`] of its question.
+    pub fn problem_prompt(&self, p: &super::Problem) -> String {
+        match (&self.kind, &p.messages) {
+            (Kind::Chat(t), Some(conversation)) => {
+                let mut m = Vec::with_capacity(conversation.len() + 1);
+                if let Some(s) = self
+                    .system
+                    .as_ref()
+                    .filter(|_| conversation.iter().all(|x| x.role != "system"))
+                {
+                    m.push(Message::new("system", s));
+                }
+                m.extend(conversation.iter().cloned());
+                t.render(&m, true)
+                    .unwrap_or_else(|e| panic!("{e} (on a dataset conversation)"))
+            }
+            _ => self.prompt(&p.question),
+        }
+    }
+
     /// The text a supervised target appends after [`Self::prompt`] (solution and end marker).
     pub fn target(&self, question: &str, solution: &str) -> String {
         self.try_target(question, solution)

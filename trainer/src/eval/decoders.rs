@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use burn::tensor::backend::Backend;
-use entrl_rewards::Signal;
 use entrl_rewards::selection::answer_key;
 use entrl_rewards::stats::{auroc, pass_at_k};
+use entrl_rewards::{ProgramError, Signal};
 use serde::{Deserialize, Serialize};
 
 use super::EvalSpec;
@@ -91,7 +91,7 @@ pub struct ArmSpec<'a> {
 fn encode(spec: &EvalSpec, problems: &[Problem]) -> (Vec<Vec<u32>>, Vec<Range<usize>>) {
     let prompts: Vec<Vec<u32>> = problems
         .iter()
-        .map(|p| spec.tok.encode(&spec.prompts.prompt(&p.question)))
+        .map(|p| spec.tok.encode(&spec.prompts.problem_prompt(p)))
         .collect();
     let spans = prompts
         .iter()
@@ -130,7 +130,7 @@ pub fn run_arm<B: Backend>(
     spec: &EvalSpec,
     decoder: &Decoder,
     arm: &ArmSpec,
-) -> ArmReport {
+) -> Result<ArmReport, ProgramError> {
     let temperature = arm_temperature(decoder, arm.temperature);
     let is_tree = matches!(decoder, Decoder::Tree(_));
     let base = RolloutConfig {
@@ -159,10 +159,10 @@ pub fn run_arm<B: Backend>(
         add_cost(&mut cost, &mut proc, &run.decoded.cost, &run.processor);
         for (k, p) in chunk.iter().enumerate() {
             let mine: Vec<&Completion> = run.decoded.completions.iter().filter(|c| c.prompt_index == k).collect();
-            judged.push(judge(spec, &decoder, p, (ci * per_call + k) as u64, &mine));
+            judged.push(judge(spec, &decoder, p, (ci * per_call + k) as u64, &mine)?);
         }
     }
-    summarize(&decoder, temperature, &judged, arm.ks, cost, proc)
+    Ok(summarize(&decoder, temperature, &judged, arm.ks, cost, proc))
 }
 
 fn add_cost(cost: &mut DecodeCost, proc: &mut ProcessorStats, c: &DecodeCost, p: &ProcessorStats) {
@@ -180,29 +180,35 @@ struct Judged {
     predictive_entropy: f64,
 }
 
-fn judge(spec: &EvalSpec, decoder: &Decoder, p: &Problem, index: u64, comps: &[&Completion]) -> Judged {
+fn judge(
+    spec: &EvalSpec,
+    decoder: &Decoder,
+    p: &Problem,
+    index: u64,
+    comps: &[&Completion],
+) -> Result<Judged, ProgramError> {
     let extractor = answer_extractor(spec.rewards);
     let rule = match decoder {
         Decoder::Tree(t) => t.leaf_weight,
         _ => LeafWeight::Frequency,
     };
     let (mut records, mut answers) = (vec![], vec![]);
-    for c in comps {
-        let text = spec.tok.decode(&c.tokens, false);
-        let sc = spec.rewards.score(&text, &p.answer, c.tokens.len());
+    let texts: Vec<String> = comps.iter().map(|c| spec.tok.decode(&c.tokens, false)).collect();
+    let scored = spec.score(&vec![p; comps.len()], comps, &texts)?;
+    for ((c, text), sc) in comps.iter().zip(&texts).zip(scored) {
         records.push(Record::new(c, index, sc.total, sc.correct, &spec.signals));
-        let key = extractor.extract(&text).map(|a| answer_key(&a));
+        let key = extractor.extract(text).map(|a| answer_key(&a));
         answers.push((key, tree::leaf_weight(c, rule)));
     }
     let dist = answer_distribution(&answers);
     // the vote: the most probable extracted answer; correct when a completion with it was judged so
     let vote = dist.iter().find(|d| d.0.is_some()).map(|d| d.0.clone());
     let vote_correct = vote.is_some_and(|v| answers.iter().zip(&records).any(|(a, r)| a.0 == v && r.correct));
-    Judged {
+    Ok(Judged {
         records,
         vote_correct,
         predictive_entropy: predictive_entropy(&dist),
-    }
+    })
 }
 
 fn mean(xs: impl Iterator<Item = f64>) -> f64 {

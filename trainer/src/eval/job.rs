@@ -115,7 +115,7 @@ fn decoder_arms<B: Backend>(
     let mut out = vec![];
     for d in &run.eval.decoders {
         let t0 = std::time::Instant::now();
-        let r = super::decoders::run_arm(model, &plan.problems, spec, d, &arm);
+        let r = super::decoders::run_arm(model, &plan.problems, spec, d, &arm)?;
         tracing::info!(
             "decoder arm {}: vote {:.3}, mean {:.3}, AUROC(PE) {:?} ({:.0} s)",
             r.decoder,
@@ -175,7 +175,7 @@ fn eval_target<B: Backend>(
         best_k: run.eval.best_k,
     };
     let t0 = std::time::Instant::now();
-    let results = run_problems(&model, &plan.problems, &spec, &ss);
+    let results = run_problems(&model, &plan.problems, &spec, &ss)?;
     let step = t.step.unwrap_or(0);
     let samples: Vec<Record> = results.iter().flat_map(|r| r.samples.iter().cloned()).collect();
     let greedy: Vec<Record> = results.iter().map(|r| r.greedy.clone()).collect();

@@ -10,12 +10,12 @@ pub mod sampled;
 use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
-use entrl_rewards::{RewardSet, SignalParams};
+use entrl_rewards::{ProgramError, RewardSet, ScoreInput, Scored, SignalParams};
 
 use crate::data::{Problem, PromptFormat};
 use crate::model::Transformer;
 use crate::plan::{EvalPlan, ModelInputs};
-use crate::rollout::{RolloutConfig, SamplingParams, generate};
+use crate::rollout::{Completion, RolloutConfig, SamplingParams, generate};
 use crate::tokenizer::Tokenizer;
 use crate::trajectories::Record;
 
@@ -68,6 +68,35 @@ impl<'a> EvalSpec<'a> {
     }
 }
 
+impl EvalSpec<'_> {
+    /// Judges completions (`texts` decoded) of the problems `of[j]`, one batch for all: built-in
+    /// reward functions per completion, each reward program once.
+    pub fn score(&self, of: &[&Problem], comps: &[&Completion], texts: &[String]) -> Result<Vec<Scored>, ProgramError> {
+        let programs = self.rewards.has_programs();
+        let prompts: Vec<String> = of
+            .iter()
+            .map(|p| {
+                if programs {
+                    self.prompts.problem_prompt(p)
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        let inputs: Vec<ScoreInput> = (0..comps.len())
+            .map(|j| ScoreInput {
+                prompt: &prompts[j],
+                completion: &texts[j],
+                gold: &of[j].answer,
+                len: comps[j].tokens.len(),
+                data_source: &of[j].data_source,
+                extra: &of[j].extra,
+            })
+            .collect();
+        Ok(self.rewards.score_batch(&inputs)?.scored)
+    }
+}
+
 /// Every problem answered once with `sampling` (one batch per `spec.batch` problems) and judged:
 /// one record per problem, `prompt_index` = its index; answer i draws from stream (`seed`, i).
 pub fn answer_once<B: Backend>(
@@ -76,7 +105,7 @@ pub fn answer_once<B: Backend>(
     spec: &EvalSpec,
     sampling: SamplingParams,
     seed: u64,
-) -> Vec<Record> {
+) -> Result<Vec<Record>, ProgramError> {
     let batch = spec.batch.max(1);
     let mut records = Vec::with_capacity(problems.len());
     for (ci, chunk) in problems.chunks(batch).enumerate() {
@@ -90,11 +119,16 @@ pub fn answer_once<B: Backend>(
         };
         let prompts: Vec<Vec<u32>> = chunk
             .iter()
-            .map(|p| spec.tok.encode(&spec.prompts.prompt(&p.question)))
+            .map(|p| spec.tok.encode(&spec.prompts.problem_prompt(p)))
             .collect();
-        for (j, (c, p)) in generate(model, &prompts, &cfg).iter().zip(chunk).enumerate() {
-            let text = spec.tok.decode(&c.tokens, false);
-            let scored = spec.rewards.score(&text, &p.answer, c.tokens.len());
+        let comps = generate(model, &prompts, &cfg);
+        let texts: Vec<String> = comps.iter().map(|c| spec.tok.decode(&c.tokens, false)).collect();
+        let scored = spec.score(
+            &chunk.iter().collect::<Vec<_>>(),
+            &comps.iter().collect::<Vec<_>>(),
+            &texts,
+        )?;
+        for (j, (c, scored)) in comps.iter().zip(scored).enumerate() {
             records.push(Record::new(
                 c,
                 (ci * batch + j) as u64,
@@ -104,17 +138,21 @@ pub fn answer_once<B: Backend>(
             ));
         }
     }
-    records
+    Ok(records)
 }
 
 /// Greedy decoding of every problem (one batch per `spec.batch` problems) and its verdict.
-pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem], spec: &EvalSpec) -> GreedyEval {
+pub fn greedy_accuracy<B: Backend>(
+    model: &Transformer<B>,
+    problems: &[Problem],
+    spec: &EvalSpec,
+) -> Result<GreedyEval, ProgramError> {
     let greedy = SamplingParams {
         temperature: 0.0,
         top_logprobs: spec.top_logprobs,
         ..Default::default()
     };
-    let records = answer_once(model, problems, spec, greedy, 0);
+    let records = answer_once(model, problems, spec, greedy, 0)?;
     let mut per_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (r, p) in records.iter().zip(problems) {
         let e = per_source.entry(p.data_source.clone()).or_default();
@@ -122,10 +160,10 @@ pub fn greedy_accuracy<B: Backend>(model: &Transformer<B>, problems: &[Problem],
         e.1 += 1;
     }
     let n = problems.len().max(1) as f64;
-    GreedyEval {
+    Ok(GreedyEval {
         accuracy: records.iter().filter(|r| r.correct).count() as f64 / n,
         per_source,
         mean_length: records.iter().map(|r| r.tokens.len()).sum::<usize>() as f64 / n,
         records,
-    }
+    })
 }

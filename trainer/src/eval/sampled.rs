@@ -124,8 +124,8 @@ pub fn run_problems<B: Backend>(
     problems: &[Problem],
     spec: &EvalSpec,
     s: &SampleSpec,
-) -> Vec<ProblemResult> {
-    let greedy = greedy_accuracy(model, problems, spec).records;
+) -> Result<Vec<ProblemResult>, entrl_rewards::ProgramError> {
+    let greedy = greedy_accuracy(model, problems, spec)?.records;
     let extractor = answer_extractor(spec.rewards);
     let per_call = (256 / s.samples.max(1)).max(1);
     let mut out = Vec::with_capacity(problems.len());
@@ -133,7 +133,7 @@ pub fn run_problems<B: Backend>(
         let first = ci * per_call;
         let prompts: Vec<Vec<u32>> = chunk
             .iter()
-            .map(|p| spec.tok.encode(&spec.prompts.prompt(&p.question)))
+            .map(|p| spec.tok.encode(&spec.prompts.problem_prompt(p)))
             .collect();
         let cfg = RolloutConfig {
             group_size: s.samples,
@@ -144,14 +144,16 @@ pub fn run_problems<B: Backend>(
             first_prompt_index: first,
         };
         let comps = generate(model, &prompts, &cfg);
+        let texts: Vec<String> = comps.iter().map(|c| spec.tok.decode(&c.tokens, false)).collect();
+        let of: Vec<&Problem> = chunk.iter().flat_map(|p| std::iter::repeat_n(p, s.samples)).collect();
+        let scored = spec.score(&of, &comps.iter().collect::<Vec<_>>(), &texts)?;
         for (k, (group, p)) in comps.chunks(s.samples).zip(chunk).enumerate() {
             let mut samples = vec![];
             let mut keys = vec![];
-            for c in group {
-                let text = spec.tok.decode(&c.tokens, false);
-                let sc = spec.rewards.score(&text, &p.answer, c.tokens.len());
+            for (i, c) in group.iter().enumerate() {
+                let (text, sc) = (&texts[k * s.samples + i], &scored[k * s.samples + i]);
                 samples.push(Record::new(c, (first + k) as u64, sc.total, sc.correct, &spec.signals));
-                keys.push(extractor.extract(&text).map(|a| answer_key(&a)));
+                keys.push(extractor.extract(text).map(|a| answer_key(&a)));
             }
             out.push(ProblemResult {
                 data_source: p.data_source.clone(),
@@ -161,7 +163,7 @@ pub fn run_problems<B: Backend>(
             });
         }
     }
-    out
+    Ok(out)
 }
 
 /// Whether the answer `key` is correct for this problem: some sample with that key was judged

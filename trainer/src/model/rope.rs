@@ -97,7 +97,10 @@ mod tests {
         let scaled = inv_freq(64, 500_000.0, Some(&s));
         assert_eq!(scaled[0], plain[0], "high frequencies are kept");
         let last = plain.len() - 1;
-        assert!((scaled[last] - plain[last] / 32.0).abs() < 1e-18, "low frequencies divided by the factor");
+        assert!(
+            (scaled[last] - plain[last] / 32.0).abs() < 1e-18,
+            "low frequencies divided by the factor"
+        );
         assert!(scaled.iter().zip(&plain).all(|(s, p)| s <= p && *s >= p / 32.0));
         assert!(validate(&serde_json::json!({"rope_type": "yarn", "factor": 4.0})).is_err());
         assert!(validate(&serde_json::json!({"rope_type": "llama3", "factor": 8.0})).is_err());

@@ -132,7 +132,7 @@ pub fn answer_problems<B: Backend>(
     a: &Answering,
     rewards: &RewardSet,
     signals: &SignalParams,
-) -> (Vec<Answer>, usize) {
+) -> Result<(Vec<Answer>, usize), entrl_rewards::ProgramError> {
     let spec = EvalSpec {
         tok: &inputs.tok,
         prompts: &inputs.prompts,
@@ -149,7 +149,7 @@ pub fn answer_problems<B: Backend>(
         ..Default::default()
     };
     let (mut answers, mut dropped) = (Vec::new(), 0);
-    for r in answer_once(model, problems, &spec, sampling, a.seed) {
+    for r in answer_once(model, problems, &spec, sampling, a.seed)? {
         match r.sentinel_features() {
             Some(f) if !(r.truncated && a.drop_truncated) => answers.push(Answer {
                 index: r.prompt_index as usize,
@@ -159,7 +159,7 @@ pub fn answer_problems<B: Backend>(
             _ => dropped += 1,
         }
     }
-    (answers, dropped)
+    Ok((answers, dropped))
 }
 
 /// Answers every domain's problems with `model` and judges them.
@@ -174,7 +174,7 @@ pub fn collect<B: Backend>(
     for (i, d) in s.domains.iter().enumerate() {
         let problems = first_problems(&d.source, run.data.eval_seed, d.problems.unwrap_or(s.problems))
             .with_context(|| format!("key 'sentinel.domains[{i}].source' ('{}')", d.name))?;
-        let (answers, dropped) = answer_problems(model, inputs, &problems, &answering, &rewards, &signals);
+        let (answers, dropped) = answer_problems(model, inputs, &problems, &answering, &rewards, &signals)?;
         tracing::info!(
             "sentinel domain {}: {} answers kept, {dropped} dropped",
             d.name,

@@ -50,7 +50,7 @@ impl Monitor {
             &self.file.answering,
             &self.rewards,
             &self.signals,
-        );
+        )?;
         let mut m = Map::new();
         m.insert("monitor/answers".into(), json!(answers.len()));
         m.insert("monitor/dropped".into(), json!(dropped));

@@ -174,12 +174,12 @@ pub fn analyze<B: Backend>(
         top_logprobs: 0,
         ..Default::default()
     };
-    let chains = answer_once(model, &problems, &spec, sampling, s.seed);
+    let chains = answer_once(model, &problems, &spec, sampling, s.seed)?;
     let mut traces = Vec::new();
     for (index, (chain, p)) in chains.iter().zip(&problems).enumerate() {
         let text = inputs.tok.decode(&chain.tokens, false);
         let (reasoning, ends) = reasoning_steps(&text, &p.answer, s);
-        let prompt = inputs.prompts.prompt(&p.question);
+        let prompt = inputs.prompts.problem_prompt(p);
         let contexts: Vec<String> = std::iter::once(0)
             .chain(ends.iter().copied())
             .map(|e| format!("{prompt}{}{}", &reasoning[..e], s.answer_cue))

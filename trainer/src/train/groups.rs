@@ -2,9 +2,11 @@
 //! log-probs/entropies), EDIS-filter them, apply DAPO dynamic sampling, and keep a [`Record`] of
 //! every completion sampled (for metrics and trajectory artifacts).
 
+use std::collections::BTreeMap;
+
 use burn::tensor::backend::Backend;
-use entrl_rewards::Signal;
 use entrl_rewards::selection::edis_filter;
+use entrl_rewards::{ProgramError, ScoreInput, Scored, Signal};
 
 use crate::data::Problem;
 use crate::model::Transformer;
@@ -43,6 +45,8 @@ pub struct Sampled {
     pub rounds: usize,
     /// Training-data cursor after sampling.
     pub cursor: u64,
+    /// Reward programs' batch metrics, one value per scored batch (round).
+    pub reward_metrics: BTreeMap<String, Vec<f64>>,
 }
 
 /// The rollout seed of (run seed, step, dynamic-sampling round): replays exactly on resume.
@@ -61,30 +65,67 @@ pub fn training_reward(source: RewardSource, c: &Completion, functions_total: f6
     }
 }
 
-/// Scores one prompt's completions (data index `index`), records every one of them, EDIS-filters
-/// them and applies DAPO's dynamic sampling: the kept group joins `s.groups`, or counts as dropped.
+/// Scores a round's completions (`per_prompt` per problem, in order) in one batch: reward
+/// programs get one request per round. Program metrics are added to `s.reward_metrics`.
+fn score_round(
+    plan: &RunPlan,
+    s: &mut Sampled,
+    problems: &[Problem],
+    out: &[Completion],
+    per_prompt: usize,
+) -> Result<Vec<Scored>, ProgramError> {
+    let rewards = plan.rewards();
+    let texts: Vec<String> = out.iter().map(|c| plan.model.tok.decode(&c.tokens, false)).collect();
+    // the prompt text is only shown to reward programs
+    let prompts: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            if rewards.has_programs() {
+                plan.model.prompts.problem_prompt(p)
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let inputs: Vec<ScoreInput> = out
+        .iter()
+        .zip(&texts)
+        .enumerate()
+        .map(|(j, (c, text))| {
+            let p = &problems[j / per_prompt];
+            ScoreInput {
+                prompt: &prompts[j / per_prompt],
+                completion: text,
+                gold: &p.answer,
+                len: c.tokens.len(),
+                data_source: &p.data_source,
+                extra: &p.extra,
+            }
+        })
+        .collect();
+    let batch = rewards.score_batch(&inputs)?;
+    for (k, v) in batch.metrics {
+        s.reward_metrics.entry(k).or_default().push(v);
+    }
+    Ok(batch.scored)
+}
+
+/// Records one prompt's scored completions (data index `index`), EDIS-filters them and applies
+/// DAPO's dynamic sampling: the kept group joins `s.groups`, or counts as dropped.
 fn judge_group(
     plan: &RunPlan,
     s: &mut Sampled,
     prompt: &[u32],
-    problem: &Problem,
     index: u64,
     comps: &[Completion],
+    scored: &[Scored],
     dynamic: bool,
 ) {
     let (r, e) = (&plan.file.rl, &plan.file.entropy);
     let objective = plan.objective.traits();
-    let tok = &plan.model.tok;
-    let scored: Vec<_> = comps
-        .iter()
-        .map(|c| {
-            plan.rewards()
-                .score(&tok.decode(&c.tokens, false), &problem.answer, c.tokens.len())
-        })
-        .collect();
     let rewards: Vec<f64> = comps
         .iter()
-        .zip(&scored)
+        .zip(scored)
         .map(|(c, sc)| training_reward(objective.rewards, c, sc.total))
         .collect();
     let base = s.records.len();
@@ -121,13 +162,14 @@ fn judge_group(
     });
 }
 
-/// Samples `rl.prompts_per_step` groups starting at data `cursor`.
+/// Samples `rl.prompts_per_step` groups starting at data `cursor`; fails only when a reward
+/// program does.
 pub fn sample_groups<B: Backend>(
     plan: &RunPlan,
     policy: &Transformer<B>,
     global_step: u64,
     mut cursor: u64,
-) -> Sampled {
+) -> Result<Sampled, ProgramError> {
     let r = &plan.file.rl;
     let per_prompt = plan.file.entropy.sampled_per_prompt(r.num_generations);
     let sampling = plan.rollout.params();
@@ -138,6 +180,7 @@ pub fn sample_groups<B: Backend>(
         dropped: 0,
         rounds: 0,
         cursor,
+        reward_metrics: BTreeMap::new(),
     };
     // dynamic sampling only judges verifier rewards
     let dynamic = r.dynamic_sampling && plan.objective.traits().dynamic_sampling;
@@ -148,7 +191,7 @@ pub fn sample_groups<B: Backend>(
         cursor += need as u64;
         let prompts: Vec<Vec<u32>> = problems
             .iter()
-            .map(|p| plan.model.tok.encode(&plan.model.prompts.prompt(&p.question)))
+            .map(|p| plan.model.tok.encode(&plan.model.prompts.problem_prompt(p)))
             .collect();
         let cfg = RolloutConfig {
             group_size: per_prompt,
@@ -160,21 +203,14 @@ pub fn sample_groups<B: Backend>(
         };
         let out = generate(policy, &prompts, &cfg);
         s.rounds += 1;
-        for (k, comps) in out.chunks(per_prompt).enumerate() {
-            judge_group(
-                plan,
-                &mut s,
-                &prompts[k],
-                &problems[k],
-                first + k as u64,
-                comps,
-                dynamic,
-            );
+        let scored = score_round(plan, &mut s, &problems, &out, per_prompt)?;
+        for (k, (comps, scored)) in out.chunks(per_prompt).zip(scored.chunks(per_prompt)).enumerate() {
+            judge_group(plan, &mut s, &prompts[k], first + k as u64, comps, scored, dynamic);
         }
         if s.groups.len() >= r.prompts_per_step || !dynamic || s.rounds > r.max_resample_rounds {
             break;
         }
     }
     s.cursor = cursor;
-    s
+    Ok(s)
 }

@@ -23,6 +23,15 @@ use crate::optim::AdamW;
 use crate::plan::RunPlan;
 use crate::rollout::{Completion, FinishReason};
 
+/// An RL step that could not run because a reward program failed: the model comes back
+/// untouched (the step made no update), so the caller can checkpoint it and stop.
+pub struct StepFailure<AB: AutodiffBackend> {
+    /// The policy as it was before the step.
+    pub model: Transformer<AB>,
+    /// What failed.
+    pub error: entrl_rewards::ProgramError,
+}
+
 /// Runs RL step `phase_step` (global step `global_step`) starting at data `cursor`: rollouts,
 /// rewards, advantages, metrics, and the policy update. The step's completions come back in
 /// [`StepOutcome::records`] (the caller writes artifacts and samples).
@@ -33,10 +42,13 @@ pub fn rl_step<AB: AutodiffBackend>(
     opt: &mut AdamW<AB::InnerBackend>,
     state: &TrainerState,
     device: &AB::Device,
-) -> StepOutcome<AB> {
+) -> Result<StepOutcome<AB>, StepFailure<AB>> {
     let (phase_step, global_step, cursor) = (state.phase_step, state.global_step, state.data_cursor);
     let t0 = Instant::now();
-    let mut sampled = sample_groups(plan, &model.valid(), global_step, cursor);
+    let mut sampled = match sample_groups(plan, &model.valid(), global_step, cursor) {
+        Ok(s) => s,
+        Err(error) => return Err(StepFailure { model, error }),
+    };
     let rollout_s = t0.elapsed().as_secs_f64();
     let adv = advantages_of(plan, &mut sampled);
     let comps: Vec<&Completion> = sampled.groups.iter().flat_map(|gr| gr.completions.iter()).collect();
@@ -44,6 +56,9 @@ pub fn rl_step<AB: AutodiffBackend>(
     let mut m = rollout_metrics(&plan.file, &sampled, &comps);
     m.insert("lr".into(), json!(lr));
     m.insert("time/rollout_s".into(), json!(rollout_s));
+    for (k, v) in &sampled.reward_metrics {
+        m.insert(k.clone(), json!(v.iter().sum::<f64>() / v.len() as f64));
+    }
     let mut outcome = StepOutcome {
         model,
         cursor: sampled.cursor,
@@ -83,7 +98,7 @@ pub fn rl_step<AB: AutodiffBackend>(
     }
     outcome.metrics = m;
     outcome.records = sampled.records;
-    outcome
+    Ok(outcome)
 }
 
 /// Advantages of the kept completions (group order), EDIS-weighted when enabled; each record

@@ -28,7 +28,7 @@ pub fn sft_step<AB: AutodiffBackend>(
         .map(|k| {
             let p = plan.train.get(cursor + k);
             (
-                tok.encode(&prompts.prompt(&p.question)),
+                tok.encode(&prompts.problem_prompt(&p)),
                 tok.encode(&prompts.target(&p.question, &p.solution)),
             )
         })

@@ -118,7 +118,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
     pub fn evaluate(&self, label: &str) -> anyhow::Result<f64> {
         let (plan, step) = (&self.plan, self.state.global_step);
         let problems = &plan.eval.problems;
-        let r = greedy_accuracy(&self.model().valid(), problems, &EvalSpec::new(&plan.eval, &plan.model));
+        let r = greedy_accuracy(&self.model().valid(), problems, &EvalSpec::new(&plan.eval, &plan.model))?;
         let mut m = Map::new();
         m.insert("step".into(), json!(step));
         m.insert("eval/label".into(), json!(label));
@@ -197,7 +197,10 @@ impl<AB: AutodiffBackend> Trainer<AB> {
     pub fn step(&mut self) -> anyhow::Result<()> {
         let t0 = Instant::now();
         let phase = self.state.phase;
-        let outcome = self.run_step(phase);
+        let outcome = match self.run_step(phase) {
+            Ok(outcome) => outcome,
+            Err(failure) => return self.stop_resumably(failure),
+        };
         self.model = Some(outcome.model);
         let s = &mut self.state;
         s.data_cursor = outcome.cursor;
@@ -257,23 +260,36 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             self.state.global_step,
             records,
             plan.file.logging.log_completions,
-            |i| plan.model.prompts.prompt(&plan.train.get(i).question),
+            |i| plan.model.prompts.problem_prompt(&plan.train.get(i)),
             |t| plan.model.tok.decode(t, false),
         )
     }
 
-    fn run_step(&mut self, phase: Phase) -> StepOutcome<AB> {
+    /// A reward program failed before the step changed anything: the model goes back, a
+    /// checkpoint of the last finished step is written, and the run stops with the program's error.
+    fn stop_resumably(&mut self, failure: rl::StepFailure<AB>) -> anyhow::Result<()> {
+        self.model = Some(failure.model);
+        self.checkpoint()?;
+        bail!(
+            "{}\nstopped before step {}; checkpoint saved in {} (fix the program, then resume with `entrl train <config> --resume`)",
+            failure.error,
+            self.state.global_step + 1,
+            self.plan.run_dir().join("checkpoints").display()
+        )
+    }
+
+    fn run_step(&mut self, phase: Phase) -> Result<StepOutcome<AB>, rl::StepFailure<AB>> {
         let model = self.model.take().expect("the model is back after every step");
         let s = &self.state;
         match phase {
-            Phase::Sft => sft::sft_step(
+            Phase::Sft => Ok(sft::sft_step(
                 &self.plan,
                 model,
                 &mut self.opt,
                 s.phase_step,
                 s.data_cursor,
                 &self.device,
-            ),
+            )),
             Phase::Rl | Phase::Done => rl::rl_step(
                 &self.plan,
                 self.reference.as_ref(),
