@@ -42,12 +42,12 @@ pub fn rl_step<AB: AutodiffBackend>(
     opt: &mut AdamW<AB::InnerBackend>,
     state: &TrainerState,
     device: &AB::Device,
-) -> Result<StepOutcome<AB>, StepFailure<AB>> {
+) -> Result<StepOutcome<AB>, Box<StepFailure<AB>>> {
     let (phase_step, global_step, cursor) = (state.phase_step, state.global_step, state.data_cursor);
     let t0 = Instant::now();
     let mut sampled = match sample_groups(plan, &model.valid(), global_step, cursor) {
         Ok(s) => s,
-        Err(error) => return Err(StepFailure { model, error }),
+        Err(error) => return Err(Box::new(StepFailure { model, error })),
     };
     let rollout_s = t0.elapsed().as_secs_f64();
     let adv = advantages_of(plan, &mut sampled);

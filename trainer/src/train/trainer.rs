@@ -199,7 +199,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         let phase = self.state.phase;
         let outcome = match self.run_step(phase) {
             Ok(outcome) => outcome,
-            Err(failure) => return self.stop_resumably(failure),
+            Err(failure) => return self.stop_resumably(*failure),
         };
         self.model = Some(outcome.model);
         let s = &mut self.state;
@@ -278,7 +278,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         )
     }
 
-    fn run_step(&mut self, phase: Phase) -> Result<StepOutcome<AB>, rl::StepFailure<AB>> {
+    fn run_step(&mut self, phase: Phase) -> Result<StepOutcome<AB>, Box<rl::StepFailure<AB>>> {
         let model = self.model.take().expect("the model is back after every step");
         let s = &self.state;
         match phase {
