@@ -211,16 +211,17 @@ fn unsupported_architecture_rope_scaling_or_tensors_fail_naming_them() {
             .expect_err("must not load")
             .to_string()
     };
-    // Qwen3: another model_type, and its q/k norms (tensors the Llama layout has no place for)
-    let d = edited_model_dir("qwen3", |c, _| c["model_type"] = "qwen3".into());
+    // Gemma 3: a model_type entrl does not implement; Qwen3's q/k norms in a Llama config (tensors
+    // the Llama layout has no place for); YaRN, a rope scaling entrl does not implement
+    let d = edited_model_dir("gemma3", |c, _| c["model_type"] = "gemma3".into());
     let e = load(&d);
-    assert!(e.contains("config.json") && e.contains("model_type 'qwen3'"), "{e}");
-    let d = edited_model_dir("llama3", |c, _| {
-        c["rope_scaling"] = serde_json::json!({"rope_type": "llama3", "factor": 8.0});
+    assert!(e.contains("config.json") && e.contains("model_type 'gemma3'"), "{e}");
+    let d = edited_model_dir("yarn", |c, _| {
+        c["rope_scaling"] = serde_json::json!({"rope_type": "yarn", "factor": 8.0});
     });
     let e = load(&d);
     assert!(
-        e.contains("config.json") && e.contains("rope_scaling of type 'llama3'"),
+        e.contains("config.json") && e.contains("rope_scaling of type 'yarn'"),
         "{e}"
     );
     let d = edited_model_dir("qnorm", |_, w| {
