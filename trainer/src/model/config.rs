@@ -103,9 +103,6 @@ fn default_max_pos() -> usize {
 /// The `model_type`s whose math entrl implements.
 pub const SUPPORTED_MODEL_TYPES: [&str; 3] = ["llama", "qwen2", "qwen3"];
 
-/// The `rope_scaling` types whose positions entrl computes.
-pub const SUPPORTED_ROPE_TYPES: [&str; 2] = ["default", "llama3"];
-
 fn default_model_type() -> String {
     "llama".into()
 }

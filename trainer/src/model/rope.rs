@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use super::config::SUPPORTED_ROPE_TYPES;
+/// The `rope_scaling` types whose positions entrl computes.
+pub const SUPPORTED_ROPE_TYPES: [&str; 2] = ["default", "llama3"];
 
 /// The scaling's type (`rope_type`, or the older key `type`); "default" when absent.
 pub fn rope_type(scaling: &Value) -> &str {
