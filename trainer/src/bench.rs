@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::model::{ModelConfig, Transformer};
 use crate::rollout::{RolloutConfig, SamplingParams, generate};
-use crate::scoring::{right_padded, score_tokens};
+use crate::scoring::{right_padded, score_logprobs, score_tokens};
 
 /// One benchmark line.
 #[derive(Debug, Clone, Serialize)]
@@ -158,9 +158,9 @@ pub fn bench_train<AB: burn::tensor::backend::AutodiffBackend>(
     let mut step = || {
         let t = Instant::now();
         let m = model.take().expect("model");
-        let stats = score_tokens(&m, right_padded::<AB>(&rows, 0, &device), &vec![0; batch], 1.0, 64);
-        let n: usize = stats.logprobs.dims().iter().product();
-        let loss = stats.logprobs.sum().neg() / n as f64; // [1]: mean NLL over all positions
+        let logprobs = score_logprobs(&m, right_padded::<AB>(&rows, 0, &device), &vec![0; batch], 1.0, 64);
+        let n: usize = logprobs.dims().iter().product();
+        let loss = logprobs.sum().neg() / n as f64; // [1]: mean NLL over all positions
         let grads = loss.backward();
         let mut acc = GradAccum::default();
         acc.add(&m, &grads);

@@ -30,6 +30,35 @@ pub fn score_tokens<B: Backend>(
     temperature: f64,
     chunk: usize,
 ) -> TokenStats<B> {
+    let (logprobs, entropies) = score(model, tokens, pad, temperature, chunk, true);
+    TokenStats {
+        logprobs,
+        entropies: entropies.expect("asked for"),
+    }
+}
+
+/// [`score_tokens`] without the entropies, for losses that need log-probs only (the supervised
+/// warm-up): the same log-probs, one full-vocabulary `exp`/product/sum pass less per position, and
+/// no `[B, c, V]` tensor kept for an entropy's backward.
+pub fn score_logprobs<B: Backend>(
+    model: &Transformer<B>,
+    tokens: Tensor<B, 2, Int>,
+    pad: &[usize],
+    temperature: f64,
+    chunk: usize,
+) -> Tensor<B, 2> {
+    score(model, tokens, pad, temperature, chunk, false).0
+}
+
+/// Log-probs `[B, T-1]` of each next token and, when `with_entropy`, the entropies `[B, T-1]`.
+fn score<B: Backend>(
+    model: &Transformer<B>,
+    tokens: Tensor<B, 2, Int>,
+    pad: &[usize],
+    temperature: f64,
+    chunk: usize,
+    with_entropy: bool,
+) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
     let [bsz, t] = tokens.dims();
     assert!(t >= 2, "score_tokens needs at least 2 positions");
     assert_eq!(pad.len(), bsz);
@@ -56,14 +85,14 @@ pub fn score_tokens<B: Backend>(
         let lp = log_softmax(z, 2); // [B, c, V]
         let tgt = targets.clone().narrow(1, start, len).unsqueeze_dim::<3>(2); // [B, c, 1]
         lps.push(lp.clone().gather(2, tgt).squeeze_dim::<2>(2));
-        // H = -Σ p·log p; p·log p is 0·(-large) = 0 in f32 for vanishing p, so no NaN.
-        ents.push((lp.clone().exp() * lp).sum_dim(2).squeeze_dim::<2>(2).neg());
+        if with_entropy {
+            // H = -Σ p·log p; p·log p is 0·(-large) = 0 in f32 for vanishing p, so no NaN.
+            ents.push((lp.clone().exp() * lp).sum_dim(2).squeeze_dim::<2>(2).neg());
+        }
         start += len;
     }
-    TokenStats {
-        logprobs: Tensor::cat(lps, 1),
-        entropies: Tensor::cat(ents, 1),
-    }
+    let entropies = with_entropy.then(|| Tensor::cat(ents, 1));
+    (Tensor::cat(lps, 1), entropies)
 }
 
 /// Builds `[B, T]` ids right-padded with `pad_id` from ragged rows (no left padding).

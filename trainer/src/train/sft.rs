@@ -10,7 +10,7 @@ use crate::model::Transformer;
 use crate::objectives::sft::sft_loss;
 use crate::optim::{AdamW, GradAccum, clip_scale};
 use crate::plan::RunPlan;
-use crate::scoring::score_tokens;
+use crate::scoring::score_logprobs;
 
 /// Runs step `phase_step` of the warm-up on problems from `cursor`: the new model, the advanced
 /// cursor, the step's metrics, and `finite = false` when the loss or gradient was not finite (the
@@ -35,8 +35,8 @@ pub fn sft_step<AB: AutodiffBackend>(
         .collect();
     let (tokens, mask, n_tok) = sft_batch::<AB>(&rows, device);
     let b = rows.len();
-    let stats = score_tokens(&model, tokens, &vec![0; b], 1.0, 64);
-    let loss = sft_loss(stats.logprobs, mask, n_tok);
+    let logprobs = score_logprobs(&model, tokens, &vec![0; b], 1.0, 64);
+    let loss = sft_loss(logprobs, mask, n_tok);
     let loss_v = loss.clone().into_scalar().elem::<f64>();
     let lr = plan.sft.lr_at(phase_step);
     let mut m = Map::new();
