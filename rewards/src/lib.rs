@@ -20,7 +20,7 @@ pub use confidence::{DeepConfParams, TraceConfidence, token_confidence};
 pub use extract::{
     Extractor, answers_equal, extract_answer_tag, extract_boxed, extract_hash, extract_last_number, parse_number,
 };
-pub use program::{ProgramError, ProgramSpec};
+pub use program::{ProgramError, ProgramSpec, ScoreInput};
 pub use reward::{RewardFn, overlong_penalty};
-pub use reward_set::{BatchScores, RewardSet, ScoreInput, Scored};
+pub use reward_set::{BatchScores, RewardSet, Scored};
 pub use signals::{EdisParams, Signal, SignalParams, Signals, Trajectory};

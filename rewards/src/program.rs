@@ -57,19 +57,22 @@ impl ProgramSpec {
     }
 }
 
-/// One completion to score.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProgramItem<'a> {
-    /// The prompt text as the model saw it.
+/// One completion to score, with what a reward program is shown of its problem (serialised as
+/// one item of a request's `batch`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ScoreInput<'a> {
+    /// The prompt text as the model saw it (rendered only when a program is configured).
     pub prompt: &'a str,
     /// The completion text.
     pub completion: &'a str,
     /// The gold answer.
-    pub answer: &'a str,
+    #[serde(rename = "answer")]
+    pub gold: &'a str,
+    /// Completion length in tokens.
+    #[serde(rename = "length")]
+    pub len: usize,
     /// The problem's `data_source`.
     pub data_source: &'a str,
-    /// Completion length in tokens.
-    pub length: usize,
     /// The dataset row's other columns.
     pub extra: &'a Map<String, Value>,
 }
@@ -188,7 +191,7 @@ impl Program {
     }
 
     /// Scores a batch. After any error the program is stopped (a later call starts it again).
-    pub fn score(&mut self, items: &[ProgramItem]) -> Result<ProgramAnswer, ProgramError> {
+    pub fn score(&mut self, items: &[ScoreInput]) -> Result<ProgramAnswer, ProgramError> {
         if items.is_empty() {
             return Ok(ProgramAnswer::default());
         }
@@ -202,7 +205,7 @@ impl Program {
         out
     }
 
-    fn exchange(&mut self, items: &[ProgramItem]) -> Result<ProgramAnswer, ProgramError> {
+    fn exchange(&mut self, items: &[ScoreInput]) -> Result<ProgramAnswer, ProgramError> {
         let label = self.spec.label();
         if self.running.is_none() {
             self.running = Some(Running::spawn(&self.spec)?);

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::program::{Program, ProgramAnswer, ProgramError, ProgramItem};
+use crate::program::{Program, ProgramAnswer, ProgramError, ScoreInput};
 use crate::reward::RewardFn;
 
 /// Several reward functions with weights; the total is `Σ wᵢ·rᵢ`.
@@ -36,23 +36,6 @@ pub struct Scored {
     pub correct: bool,
 }
 
-/// One completion to score, with what a reward program is shown of its problem.
-#[derive(Debug, Clone, Copy)]
-pub struct ScoreInput<'a> {
-    /// The prompt text.
-    pub prompt: &'a str,
-    /// The completion text.
-    pub completion: &'a str,
-    /// The gold answer.
-    pub gold: &'a str,
-    /// Completion length in tokens.
-    pub len: usize,
-    /// The problem's `data_source`.
-    pub data_source: &'a str,
-    /// The dataset row's other columns.
-    pub extra: &'a Map<String, Value>,
-}
-
 /// A batch's scores, and the batch metrics of reward programs (`reward/<name>/<component>` means
 /// of their sub-scores and their own `reward/<name>/<metric>`).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -75,14 +58,6 @@ impl RewardSet {
     /// Whether any entry is a reward program (scoring can then fail).
     pub fn has_programs(&self) -> bool {
         self.fns.iter().any(|(f, _)| matches!(f, RewardFn::Program(_)))
-    }
-
-    /// Scores one completion with built-in functions only (panics on a program entry: use
-    /// [`Self::score_batch`]).
-    pub fn score(&self, completion: &str, gold: &str, len: usize) -> Scored {
-        let parts: Vec<f64> = self.fns.iter().map(|(f, _)| f.score(completion, gold, len)).collect();
-        let verdicts = parts.iter().map(|&r| r > 0.5).collect();
-        self.combine(parts, verdicts)
     }
 
     /// Scores a batch: built-in functions per completion, each program once for the whole batch.
@@ -125,22 +100,11 @@ impl RewardSet {
         spec: &crate::program::ProgramSpec,
         items: &[ScoreInput],
     ) -> Result<ProgramAnswer, ProgramError> {
-        let request: Vec<ProgramItem> = items
-            .iter()
-            .map(|x| ProgramItem {
-                prompt: x.prompt,
-                completion: x.completion,
-                answer: x.gold,
-                data_source: x.data_source,
-                length: x.len,
-                extra: x.extra,
-            })
-            .collect();
         let mut programs = self.programs.lock().expect("reward programs");
         programs
             .entry(i)
             .or_insert_with(|| Program::new(spec.clone()))
-            .score(&request)
+            .score(items)
     }
 
     fn combine(&self, parts: Vec<f64>, verdicts: Vec<bool>) -> Scored {
@@ -173,6 +137,7 @@ fn program_metrics(name: &str, answer: &ProgramAnswer, out: &mut BTreeMap<String
 mod tests {
     use super::*;
     use crate::Extractor;
+    use serde_json::Map;
 
     #[test]
     fn weighted_composition() {
@@ -185,22 +150,21 @@ mod tests {
             ),
             (RewardFn::Format, 0.5),
         ]);
-        let s = set.score("3+4=7\n#### 7", "7", 5);
-        assert_eq!((s.parts.clone(), s.total, s.correct), (vec![1.0, 1.0], 1.5, true));
-        let s = set.score("#### 8 and more", "7", 5);
-        assert_eq!((s.parts.clone(), s.total, s.correct), (vec![0.0, 0.0], 0.0, false));
         let extra = Map::new();
-        let input = ScoreInput {
-            prompt: "",
-            completion: "3+4=7\n#### 7",
-            gold: "7",
-            len: 5,
-            data_source: "x",
-            extra: &extra,
+        let score = |completion| {
+            let input = ScoreInput {
+                prompt: "",
+                completion,
+                gold: "7",
+                len: 5,
+                data_source: "x",
+                extra: &extra,
+            };
+            set.score_batch(&[input]).unwrap().scored.remove(0)
         };
-        assert_eq!(
-            set.score_batch(&[input]).unwrap().scored[0],
-            set.score(input.completion, "7", 5)
-        );
+        let s = score("3+4=7\n#### 7");
+        assert_eq!((s.parts.clone(), s.total, s.correct), (vec![1.0, 1.0], 1.5, true));
+        let s = score("#### 8 and more");
+        assert_eq!((s.parts.clone(), s.total, s.correct), (vec![0.0, 0.0], 0.0, false));
     }
 }

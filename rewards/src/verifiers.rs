@@ -128,11 +128,10 @@ fn after_answer_phrase(text: &str, letters: &str) -> Option<char> {
     let lower = text.to_ascii_lowercase();
     lower.rmatch_indices("answer").find_map(|(i, _)| {
         let rest = text[i + 6..].trim_start();
-        let rest = rest
-            .strip_prefix("is")
-            .or_else(|| rest.strip_prefix("IS"))
-            .or_else(|| rest.strip_prefix("Is"))
-            .unwrap_or(rest);
+        let rest = match rest.get(..2) {
+            Some(w) if w.eq_ignore_ascii_case("is") => &rest[2..],
+            _ => rest,
+        };
         let rest = rest.trim_start().strip_prefix(':').unwrap_or(rest);
         leading_choice(rest, letters)
     })

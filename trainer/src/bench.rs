@@ -1,4 +1,5 @@
-//! `entrl bench`: rollout and scoring throughput, reported next to the machine's own matmul speed.
+//! `entrl bench`: rollout, scoring and training-step throughput, reported next to the machine's own
+//! matmul speed.
 //!
 //! FLOPs per token are counted as 2 × (weights touched by matmuls: every projection plus the
 //! output head); attention-score FLOPs are left out (small at these lengths), so achieved GFLOP/s
@@ -31,6 +32,29 @@ pub struct BenchResult {
     pub tokens_per_s: f64,
     /// Achieved matmul GFLOP/s.
     pub gflops: f64,
+}
+
+impl BenchResult {
+    /// A line for `tokens` processed in `seconds`, with `flops` matmul FLOPs in that time.
+    fn measured(label: &str, c: &ModelConfig, phase: String, tokens: usize, seconds: f64, flops: f64) -> Self {
+        Self {
+            model: label.into(),
+            params: c.num_params(),
+            phase,
+            tokens,
+            seconds,
+            tokens_per_s: tokens as f64 / seconds,
+            gflops: flops / seconds / 1e9,
+        }
+    }
+}
+
+/// `rows` deterministic token rows of length `len`: id `(a + b·i + c·row) mod vocab` at position i.
+fn synthetic_rows(rows: usize, len: usize, vocab: usize, [a, b, c]: [u32; 3]) -> Vec<Vec<u32>> {
+    let v = vocab as u32;
+    (0..rows)
+        .map(|r| (0..len).map(|i| (a + b * i as u32 + c * r as u32) % v).collect())
+        .collect()
 }
 
 /// Matmul FLOPs per token (forward).
@@ -67,14 +91,7 @@ pub fn bench_rollout<B: Backend>(
     new_tokens: usize,
 ) -> BenchResult {
     let c = model.config();
-    let v = c.vocab_size as u32;
-    let ps: Vec<Vec<u32>> = (0..prompts)
-        .map(|p| {
-            (0..prompt_len)
-                .map(|i| (7 + 31 * i as u32 + 101 * p as u32) % v)
-                .collect()
-        })
-        .collect();
+    let ps = synthetic_rows(prompts, prompt_len, c.vocab_size, [7, 31, 101]);
     let cfg = RolloutConfig {
         group_size: group,
         max_new_tokens: new_tokens,
@@ -97,24 +114,13 @@ pub fn bench_rollout<B: Backend>(
     let toks: usize = out.iter().map(|c| c.tokens.len()).sum();
     // prompt prefill counted too for FLOPs
     let flops = flops_per_token(c) * (toks + prompts * prompt_len) as f64;
-    BenchResult {
-        model: label.into(),
-        params: c.num_params(),
-        phase: format!("rollout G={group}"),
-        tokens: toks,
-        seconds: secs,
-        tokens_per_s: toks as f64 / secs,
-        gflops: flops / secs / 1e9,
-    }
+    BenchResult::measured(label, c, format!("rollout G={group}"), toks, secs, flops)
 }
 
 /// Scoring throughput on `[batch, len]` tokens.
 pub fn bench_scoring<B: Backend>(label: &str, model: &Transformer<B>, batch: usize, len: usize) -> BenchResult {
     let c = model.config();
-    let v = c.vocab_size as u32;
-    let rows: Vec<Vec<u32>> = (0..batch)
-        .map(|b| (0..len).map(|i| (3 + 17 * i as u32 + 29 * b as u32) % v).collect())
-        .collect();
+    let rows = synthetic_rows(batch, len, c.vocab_size, [3, 17, 29]);
     let device = model.embed_tokens.val().device();
     let run = || {
         let t = Instant::now();
@@ -125,15 +131,8 @@ pub fn bench_scoring<B: Backend>(label: &str, model: &Transformer<B>, batch: usi
     run();
     let secs = run();
     let toks = batch * len;
-    BenchResult {
-        model: label.into(),
-        params: c.num_params(),
-        phase: format!("scoring {batch}x{len}"),
-        tokens: toks,
-        seconds: secs,
-        tokens_per_s: toks as f64 / secs,
-        gflops: flops_per_token(c) * toks as f64 / secs / 1e9,
-    }
+    let flops = flops_per_token(c) * toks as f64;
+    BenchResult::measured(label, c, format!("scoring {batch}x{len}"), toks, secs, flops)
 }
 
 /// Training-step throughput: forward, backward and AdamW on `[batch, len]` random tokens, the
@@ -148,10 +147,7 @@ pub fn bench_train<AB: burn::tensor::backend::AutodiffBackend>(
 ) -> BenchResult {
     use crate::optim::{AdamW, AdamWConfig, GradAccum};
     let c = model.config().clone();
-    let v = c.vocab_size as u32;
-    let rows: Vec<Vec<u32>> = (0..batch)
-        .map(|b| (0..len).map(|i| (5 + 37 * i as u32 + 53 * b as u32) % v).collect())
-        .collect();
+    let rows = synthetic_rows(batch, len, c.vocab_size, [5, 37, 53]);
     let device = model.embed_tokens.val().device();
     let mut opt = AdamW::<AB::InnerBackend>::new(AdamWConfig::default());
     let mut model = Some(model);
@@ -170,13 +166,6 @@ pub fn bench_train<AB: burn::tensor::backend::AutodiffBackend>(
     step();
     let secs = (0..steps.max(1)).map(|_| step()).fold(f64::INFINITY, f64::min);
     let toks = batch * len;
-    BenchResult {
-        model: label.into(),
-        params: c.num_params(),
-        phase: format!("train {batch}x{len}"),
-        tokens: toks,
-        seconds: secs,
-        tokens_per_s: toks as f64 / secs,
-        gflops: 3.0 * flops_per_token(&c) * toks as f64 / secs / 1e9,
-    }
+    let flops = 3.0 * flops_per_token(&c) * toks as f64;
+    BenchResult::measured(label, &c, format!("train {batch}x{len}"), toks, secs, flops)
 }

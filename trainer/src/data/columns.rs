@@ -75,14 +75,14 @@ fn conversation(v: &Value, field: &str) -> Result<Vec<Message>, String> {
         .collect()
 }
 
-/// Reads one row; `label` is the data_source of rows that name none.
-pub fn parse_row(row: &Value, flavour: Flavour, names: &FieldNames, label: &str) -> Result<Problem, String> {
-    let prompt_field = match (&names.prompt, flavour) {
+/// The prompt and answer columns of a row: the configured names, else the flavour's defaults.
+fn prompt_and_answer_fields(row: &Value, flavour: Flavour, names: &FieldNames) -> (String, String) {
+    let prompt = match (&names.prompt, flavour) {
         (Some(f), _) => f.clone(),
         (None, Flavour::Trl) if at(row, "prompt").is_none() && at(row, "messages").is_some() => "messages".into(),
         (None, _) => "prompt".into(),
     };
-    let answer_field = match (&names.answer, flavour) {
+    let answer = match (&names.answer, flavour) {
         (Some(f), _) => f.clone(),
         (None, Flavour::Verl) => "reward_model.ground_truth".into(),
         (None, Flavour::Trl) => ["answer", "solution", "ground_truth"]
@@ -91,27 +91,37 @@ pub fn parse_row(row: &Value, flavour: Flavour, names: &FieldNames, label: &str)
             .unwrap_or("answer")
             .into(),
     };
+    (prompt, answer)
+}
+
+/// A prompt as (question, conversation, supervised target): text is the question itself; a
+/// conversation's last user turn is the question, and a trailing assistant turn (TRL's
+/// `messages`) is the target, not part of the prompt.
+fn read_prompt(prompt: &Value, field: &str) -> Result<(String, Option<Vec<Message>>, String), String> {
+    if let Value::String(s) = prompt {
+        return Ok((s.clone(), None, String::new()));
+    }
+    let mut turns = conversation(prompt, field)?;
+    let target = match turns.last() {
+        Some(t) if t.role == "assistant" => turns.pop().map(|t| t.content),
+        _ => None,
+    };
+    let question = turns
+        .iter()
+        .rev()
+        .find(|t| t.role == "user")
+        .map(|t| t.content.clone())
+        .ok_or_else(|| format!("field '{field}' has no user turn"))?;
+    Ok((question, Some(turns), target.unwrap_or_default()))
+}
+
+/// Reads one row; `label` is the data_source of rows that name none.
+pub fn parse_row(row: &Value, flavour: Flavour, names: &FieldNames, label: &str) -> Result<Problem, String> {
+    let (prompt_field, answer_field) = prompt_and_answer_fields(row, flavour, names);
     let source_field = names.data_source.as_deref().unwrap_or("data_source");
     let prompt = at(row, &prompt_field).ok_or_else(|| format!("missing field '{prompt_field}'"))?;
     let answer = at(row, &answer_field).ok_or_else(|| format!("missing field '{answer_field}'"))?;
-    let (question, messages, mut solution) = match prompt {
-        Value::String(s) => (s.clone(), None, String::new()),
-        v => {
-            let mut turns = conversation(v, &prompt_field)?;
-            // a trailing assistant turn (TRL's `messages`) is the supervised target, not the prompt
-            let target = match turns.last() {
-                Some(t) if t.role == "assistant" => turns.pop().map(|t| t.content),
-                _ => None,
-            };
-            let question = turns
-                .iter()
-                .rev()
-                .find(|t| t.role == "user")
-                .map(|t| t.content.clone())
-                .ok_or_else(|| format!("field '{prompt_field}' has no user turn"))?;
-            (question, Some(turns), target.unwrap_or_default())
-        }
-    };
+    let (question, messages, mut solution) = read_prompt(prompt, &prompt_field)?;
     if let Some(f) = &names.solution {
         solution = answer_text(at(row, f).ok_or_else(|| format!("missing field '{f}'"))?);
     }

@@ -10,7 +10,7 @@ pub mod sampled;
 use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
-use entrl_rewards::{ProgramError, RewardSet, ScoreInput, Scored, SignalParams};
+use entrl_rewards::{BatchScores, ProgramError, RewardSet, ScoreInput, Scored, SignalParams};
 
 use crate::data::{Problem, PromptFormat};
 use crate::model::Transformer;
@@ -69,32 +69,46 @@ impl<'a> EvalSpec<'a> {
 }
 
 impl EvalSpec<'_> {
-    /// Judges completions (`texts` decoded) of the problems `of[j]`, one batch for all: built-in
-    /// reward functions per completion, each reward program once.
+    /// Judges completions (`texts` decoded) of the problems `of[j]`, one batch for all.
     pub fn score(&self, of: &[&Problem], comps: &[&Completion], texts: &[String]) -> Result<Vec<Scored>, ProgramError> {
-        let programs = self.rewards.has_programs();
-        let prompts: Vec<String> = of
-            .iter()
-            .map(|p| {
-                if programs {
-                    self.prompts.problem_prompt(p)
-                } else {
-                    String::new()
-                }
-            })
-            .collect();
-        let inputs: Vec<ScoreInput> = (0..comps.len())
-            .map(|j| ScoreInput {
-                prompt: &prompts[j],
-                completion: &texts[j],
-                gold: &of[j].answer,
-                len: comps[j].tokens.len(),
-                data_source: &of[j].data_source,
-                extra: &of[j].extra,
-            })
-            .collect();
-        Ok(self.rewards.score_batch(&inputs)?.scored)
+        Ok(score_completions(self.rewards, self.prompts, of, comps, texts)?.scored)
     }
+}
+
+/// Judges completions (`texts` decoded) of the problems `of[j]` in one batch: built-in reward
+/// functions per completion, each reward program once. The prompt text is rendered only for
+/// reward programs, once per run of completions of the same problem.
+pub fn score_completions(
+    rewards: &RewardSet,
+    prompts: &PromptFormat,
+    of: &[&Problem],
+    comps: &[&Completion],
+    texts: &[String],
+) -> Result<BatchScores, ProgramError> {
+    let programs = rewards.has_programs();
+    let mut shown: Vec<String> = Vec::with_capacity(of.len());
+    for (j, p) in of.iter().enumerate() {
+        let same_as_previous = j > 0 && std::ptr::eq(of[j - 1], *p);
+        let text = if !programs {
+            String::new()
+        } else if same_as_previous {
+            shown[j - 1].clone()
+        } else {
+            prompts.problem_prompt(p)
+        };
+        shown.push(text);
+    }
+    let inputs: Vec<ScoreInput> = (0..comps.len())
+        .map(|j| ScoreInput {
+            prompt: &shown[j],
+            completion: &texts[j],
+            gold: &of[j].answer,
+            len: comps[j].tokens.len(),
+            data_source: &of[j].data_source,
+            extra: &of[j].extra,
+        })
+        .collect();
+    rewards.score_batch(&inputs)
 }
 
 /// Every problem answered once with `sampling` (one batch per `spec.batch` problems) and judged:

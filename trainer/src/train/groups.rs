@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use burn::tensor::backend::Backend;
 use entrl_rewards::selection::edis_filter;
-use entrl_rewards::{ProgramError, ScoreInput, Scored, Signal};
+use entrl_rewards::{ProgramError, Scored, Signal};
 
 use crate::data::Problem;
+use crate::eval::score_completions;
 use crate::model::Transformer;
 use crate::objectives::{RewardSource, em_rl};
 use crate::plan::RunPlan;
@@ -74,36 +75,13 @@ fn score_round(
     out: &[Completion],
     per_prompt: usize,
 ) -> Result<Vec<Scored>, ProgramError> {
-    let rewards = plan.rewards();
     let texts: Vec<String> = out.iter().map(|c| plan.model.tok.decode(&c.tokens, false)).collect();
-    // the prompt text is only shown to reward programs
-    let prompts: Vec<String> = problems
+    let of: Vec<&Problem> = problems
         .iter()
-        .map(|p| {
-            if rewards.has_programs() {
-                plan.model.prompts.problem_prompt(p)
-            } else {
-                String::new()
-            }
-        })
+        .flat_map(|p| std::iter::repeat_n(p, per_prompt))
         .collect();
-    let inputs: Vec<ScoreInput> = out
-        .iter()
-        .zip(&texts)
-        .enumerate()
-        .map(|(j, (c, text))| {
-            let p = &problems[j / per_prompt];
-            ScoreInput {
-                prompt: &prompts[j / per_prompt],
-                completion: text,
-                gold: &p.answer,
-                len: c.tokens.len(),
-                data_source: &p.data_source,
-                extra: &p.extra,
-            }
-        })
-        .collect();
-    let batch = rewards.score_batch(&inputs)?;
+    let comps: Vec<&Completion> = out.iter().collect();
+    let batch = score_completions(plan.rewards(), &plan.model.prompts, &of, &comps, &texts)?;
     for (k, v) in batch.metrics {
         s.reward_metrics.entry(k).or_default().push(v);
     }
