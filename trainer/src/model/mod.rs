@@ -4,6 +4,7 @@ pub mod cache;
 pub mod config;
 pub mod gguf;
 pub mod rope;
+pub mod skinny;
 pub mod transformer;
 pub mod weights;
 

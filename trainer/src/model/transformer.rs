@@ -18,7 +18,8 @@ fn linear<B: Backend>(x: Tensor<B, 3>, w: &Param<Tensor<B, 2>>, b: Option<&Param
     let [bsz, t, d_in] = x.dims();
     let w = w.val();
     let d_out = w.dims()[0];
-    let y = x.reshape([bsz * t, d_in]).matmul(w.transpose());
+    let x = x.reshape([bsz * t, d_in]);
+    let y = super::skinny::matmul_nt(&x, &w).unwrap_or_else(|| x.matmul(w.transpose()));
     let y = match b {
         Some(b) => y + b.val().unsqueeze::<2>(),
         None => y,
@@ -287,7 +288,9 @@ impl<B: Backend> Transformer<B> {
         let [bsz, t, d] = hidden.dims();
         let w = self.head_weight(); // [V, D]
         let v = w.dims()[0];
-        hidden.reshape([bsz * t, d]).matmul(w.transpose()).reshape([bsz, t, v])
+        let h = hidden.reshape([bsz * t, d]);
+        let y = super::skinny::matmul_nt(&h, &w).unwrap_or_else(|| h.matmul(w.transpose()));
+        y.reshape([bsz, t, v])
     }
 
     /// Plain full-sequence forward (no padding, positions 0..T): logits `[B, T, V]`.

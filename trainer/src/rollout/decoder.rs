@@ -25,6 +25,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use super::completion::{Completion, FinishReason, ForkPoint, RolloutConfig};
 use super::sampler::{StepStats, TokenStep, apply_repetition_penalty, choose, row_rng};
@@ -276,7 +277,17 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
             .collect()
     }
 
+    /// Row `b`'s host logits `[V]`.
+    fn row_logits(&self, b: usize) -> &[f32] {
+        &self.logits[b * self.vocab..(b + 1) * self.vocab]
+    }
+
     /// Decides and appends one token per row (or stops/forks it); finished rows go to `done`.
+    ///
+    /// The per-row statistics, and the draws when no hook rewrites logits, run in parallel over
+    /// rows (each a pure function of the row's logits and RNG); the hooks then see the rows in
+    /// order. A draw is made on a copy of the row's RNG and kept only if the hooks continue, so
+    /// stopped and forked rows consume exactly what they did when drawing came after the hooks.
     fn advance(
         &self,
         rows: Vec<Row>,
@@ -284,14 +295,29 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         hooks: &mut dyn DecodeHooks,
         done: &mut Vec<Completion>,
     ) -> NextBatch {
+        let p = &self.cfg.sampling;
+        let stats: Vec<StepStats> = (0..rows.len())
+            .into_par_iter()
+            .map(|b| StepStats::of(self.row_logits(b), p))
+            .collect();
+        let plain_draws = !hooks.processes_logits() && p.repetition_penalty == 1.0;
+        let mut draws: Vec<Option<(u32, ChaCha8Rng)>> = rows
+            .par_iter()
+            .enumerate()
+            .map(|(b, row)| {
+                plain_draws.then(|| {
+                    let mut rng = row.rng.clone();
+                    (choose(self.row_logits(b), p, &mut rng) as u32, rng)
+                })
+            })
+            .collect();
         let mut next = NextBatch {
             rows: Vec::with_capacity(rows.len()),
             source: Vec::with_capacity(rows.len()),
             tokens: Vec::with_capacity(rows.len()),
         };
-        for (b, mut row) in rows.into_iter().enumerate() {
-            let logits = &self.logits[b * self.vocab..(b + 1) * self.vocab];
-            let stats = StepStats::of(logits, &self.cfg.sampling);
+        for (b, (mut row, stats)) in rows.into_iter().zip(stats).enumerate() {
+            let logits = self.row_logits(b);
             let view = StepView {
                 completion: &row.out,
                 prompt: &self.prompts[row.out.prompt_index],
@@ -302,7 +328,13 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
             };
             match hooks.control(&view) {
                 Control::Continue => {
-                    let token = self.sample(&view, hooks, &mut row.rng);
+                    let token = match draws[b].take() {
+                        Some((token, rng)) => {
+                            row.rng = rng;
+                            token
+                        }
+                        None => self.sample(&view, hooks, &mut row.rng),
+                    };
                     self.push(row, stats.step(logits, token), b, pos, &mut next, done);
                 }
                 Control::Stop => {

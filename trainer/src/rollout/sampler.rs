@@ -110,11 +110,14 @@ pub fn row_stats(logits: &[f32], t: f64) -> RowStats {
     }
 }
 
-/// Indices of the `k` largest logits, largest first (ties: lower id first).
+/// Indices of the `k` largest logits, largest first (ties: lower id first; `f32::total_cmp`).
 pub fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
     let k = k.min(logits.len());
     if k == 0 {
-        return vec![]; // training rollouts ask for no top log-probs: skip the O(V log V) sort
+        return vec![]; // training rollouts ask for no top log-probs
+    }
+    if k * 64 <= logits.len() {
+        return top_few(logits, k);
     }
     let mut idx: Vec<usize> = (0..logits.len()).collect();
     let cmp = |a: &usize, b: &usize| logits[*b].total_cmp(&logits[*a]).then(a.cmp(b));
@@ -125,6 +128,22 @@ pub fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
     idx.sort_by(cmp);
     idx.truncate(k);
     idx
+}
+
+/// [`top_indices`] for small k: one pass keeping the best k in order (most logits fail the first
+/// comparison), instead of a vocabulary-sized index array and a partial sort.
+fn top_few(logits: &[f32], k: usize) -> Vec<usize> {
+    use std::cmp::Ordering::{Greater, Less};
+    let mut top: Vec<usize> = Vec::with_capacity(k + 1);
+    for (i, z) in logits.iter().enumerate() {
+        if top.len() == k && z.total_cmp(&logits[top[k - 1]]) != Greater {
+            continue; // not above the k-th (an equal logit has a higher id: it loses the tie)
+        }
+        let at = top.partition_point(|&j| logits[j].total_cmp(z) != Less);
+        top.insert(at, i);
+        top.truncate(k);
+    }
+    top
 }
 
 /// The statistics of one step's distribution, computed from the model's own logits before any
@@ -199,13 +218,14 @@ pub fn choose(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> usize
     if p.temperature == 0.0 {
         return top_indices(logits, 1)[0];
     }
-    // Candidate set: all tokens, or the top-k; sorted by logit when a nucleus cut is needed.
+    if p.top_k == 0 && p.top_p >= 1.0 {
+        return choose_full(logits, p.temperature, rng);
+    }
+    // Candidate set: the top-k, or all tokens sorted by logit for a nucleus cut.
     let mut cand: Vec<usize> = if p.top_k > 0 {
         top_indices(logits, p.top_k)
-    } else if p.top_p < 1.0 {
-        top_indices(logits, logits.len())
     } else {
-        (0..logits.len()).collect()
+        top_indices(logits, logits.len())
     };
     let max = cand.iter().fold(f64::NEG_INFINITY, |m, &i| m.max(logits[i] as f64));
     let mut w: Vec<f64> = cand
@@ -237,6 +257,23 @@ pub fn choose(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> usize
     *cand.last().expect("non-empty vocabulary")
 }
 
+/// [`choose`] over the whole vocabulary in id order (no top-k, no nucleus): the same weights,
+/// sums and walk as the candidate path, without its vocabulary-sized index and weight vectors
+/// (the weights are recomputed in the walk, which stops at the drawn token).
+fn choose_full(logits: &[f32], temperature: f64, rng: &mut ChaCha8Rng) -> usize {
+    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &z| m.max(z as f64));
+    let weight = |z: f32| ((z as f64 - max) / temperature).exp();
+    let total: f64 = logits.iter().map(|&z| weight(z)).sum();
+    let mut u = rng.random::<f64>() * total;
+    for (j, &z) in logits.iter().enumerate() {
+        u -= weight(z);
+        if u < 0.0 {
+            return j;
+        }
+    }
+    logits.len() - 1
+}
+
 /// The RNG of one completion: a pure function of (seed, prompt index, sample index).
 pub fn row_rng(seed: u64, prompt: usize, sample: usize) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
@@ -247,6 +284,7 @@ pub fn row_rng(seed: u64, prompt: usize, sample: usize) -> ChaCha8Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy;
 
     #[test]
     fn entropy_of_uniform_is_ln_v() {
@@ -285,6 +323,51 @@ mod tests {
             let ln_v = (z.len() as f64).ln();
             proptest::prop_assert!(st.entropy >= -1e-9 && st.entropy <= ln_v + 1e-9, "H = {} not in [0, {}]", st.entropy, ln_v);
             proptest::prop_assert!(st.self_certainty >= -1e-9, "SC = {}", st.self_certainty);
+        }
+    }
+
+    /// The sort-based selection [`top_indices`] uses for large k, as the reference.
+    fn top_by_sort(z: &[f32], k: usize) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..z.len()).collect();
+        idx.sort_by(|a, b| z[*b].total_cmp(&z[*a]).then(a.cmp(b)));
+        idx.truncate(k);
+        idx
+    }
+
+    /// The candidate-vector walk that [`choose_full`] replaced, as the reference.
+    fn choose_by_vectors(z: &[f32], t: f64, rng: &mut ChaCha8Rng) -> usize {
+        let max = z.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+        let w: Vec<f64> = z.iter().map(|&x| ((x as f64 - max) / t).exp()).collect();
+        let mut u = rng.random::<f64>() * w.iter().sum::<f64>();
+        for (j, x) in w.iter().enumerate() {
+            u -= x;
+            if u < 0.0 {
+                return j;
+            }
+        }
+        z.len() - 1
+    }
+
+    proptest::proptest! {
+        /// The one-pass top-k equals a full sort, ties (few distinct values) included.
+        #[test]
+        fn top_few_equals_a_full_sort(
+            z in proptest::collection::vec((-4i32..4).prop_map(|v| v as f32 * 0.5), 64..2000),
+            k in 1usize..20,
+        ) {
+            proptest::prop_assert_eq!(top_few(&z, k), top_by_sort(&z, k));
+        }
+
+        /// The full-vocabulary draw takes the same token and leaves the RNG in the same state.
+        #[test]
+        fn full_draw_equals_the_vector_walk(
+            z in proptest::collection::vec(-8.0f32..8.0, 1..500),
+            t in 0.2f64..2.0,
+            seed in 0u64..1000,
+        ) {
+            let (mut a, mut b) = (row_rng(seed, 0, 0), row_rng(seed, 0, 0));
+            proptest::prop_assert_eq!(choose_full(&z, t, &mut a), choose_by_vectors(&z, t, &mut b));
+            proptest::prop_assert_eq!(a.random::<u64>(), b.random::<u64>());
         }
     }
 

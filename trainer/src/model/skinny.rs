@@ -1,0 +1,223 @@
+//! Few-row products for decode steps on burn-flex: `y [m, n] = x [m, k] · W [n, k]ᵀ` with W in
+//! Hugging Face layout, read in place.
+//!
+//! Why: burn-flex hands every matmul to `gemm`, which for a row-major output transposes the problem
+//! and *packs W* — the whole weight, 113 MB for SmolLM2's output head — on every call. A decode
+//! step at 16 rows then moves each weight through memory about three times and spent 36% of a
+//! SmolLM2 rollout in `pack_lhs` (perf, docs/LOG.md). Here each thread streams its share of W's rows
+//! once and dots each with the m rows of x, which stay in cache; 4 × 4 (AVX-512) or 2 × 4 (AVX2)
+//! register tiles of FMA accumulators, one horizontal sum per output.
+//!
+//! Each output is one dot product summed by one thread in a fixed order, so results do not depend
+//! on the thread count; they do depend on the CPU kind (16 lanes with AVX-512, 8 with AVX2).
+
+use std::any::{Any, TypeId};
+
+use burn::backend::Flex;
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Tensor, TensorData};
+use pulp::{Simd, WithSimd};
+use rayon::prelude::*;
+
+/// The most rows (`m`) the skinny path takes; above it `gemm`'s packing pays for itself (prefill,
+/// scoring, training). Measured crossover on this project's 2-core CPU: docs/LOG.md.
+pub const MAX_ROWS: usize = 32;
+/// The smallest weight (elements) the skinny path takes: smaller ones stay cache-resident, where
+/// packing costs little (the quickstart's 0.8M-parameter model keeps `gemm`, and its results).
+pub const MIN_WEIGHT: usize = 1 << 16;
+
+/// `x [m, k] · w [n, k]ᵀ` through the skinny kernel when `B` is burn-flex, both are f32, `m ≤
+/// MAX_ROWS` and `n·k ≥ MIN_WEIGHT`; `None` otherwise (the caller uses burn's matmul).
+pub fn matmul_nt<B: Backend>(x: &Tensor<B, 2>, w: &Tensor<B, 2>) -> Option<Tensor<B, 2>> {
+    let ([m, k], [n, kw]) = (x.dims(), w.dims());
+    if TypeId::of::<B>() != TypeId::of::<Flex>() || m > MAX_ROWS || n * k < MIN_WEIGHT || k != kw {
+        return None;
+    }
+    let (x, w) = (to_flex(x.clone())?, to_flex(w.clone())?);
+    let (x, w) = (x.into_primitive().tensor(), w.into_primitive().tensor());
+    if x.dtype() != DType::F32 || w.dtype() != DType::F32 {
+        return None;
+    }
+    let x = if x.is_contiguous() { x } else { x.to_contiguous() };
+    let y = product(x.as_slice::<f32>()?, m, w.as_slice::<f32>()?, n, k);
+    let y = Tensor::<Flex, 2>::from_data(TensorData::new(y, [m, n]), &Default::default());
+    from_flex(y)
+}
+
+fn to_flex<B: Backend>(t: Tensor<B, 2>) -> Option<Tensor<Flex, 2>> {
+    (Box::new(t) as Box<dyn Any>).downcast().ok().map(|b| *b)
+}
+
+fn from_flex<B: Backend>(t: Tensor<Flex, 2>) -> Option<Tensor<B, 2>> {
+    (Box::new(t) as Box<dyn Any>).downcast().ok().map(|b| *b)
+}
+
+/// `y [m, n] = x [m, k] · w [n, k]ᵀ`, row-major slices; W's rows split across rayon's threads.
+pub fn product(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
+    assert!(x.len() == m * k && w.len() == n * k, "skinny: shapes");
+    // Blocks of W rows: ~8 per thread for balance, a multiple of the 4-row tile.
+    let threads = rayon::current_num_threads().max(1);
+    let block = (n.div_ceil(threads * 8).div_ceil(4) * 4).max(16);
+    let blocks: Vec<Vec<f32>> = w
+        .par_chunks(block * k)
+        .map(|wb| {
+            let nb = wb.len() / k;
+            let mut out = vec![0f32; m * nb]; // [m, nb]
+            block_product(x, m, wb, nb, k, &mut out);
+            out
+        })
+        .collect();
+    let mut y = vec![0f32; m * n];
+    for (b, out) in blocks.iter().enumerate() {
+        let (j0, nb) = (b * block, out.len() / m);
+        for i in 0..m {
+            y[i * n + j0..i * n + j0 + nb].copy_from_slice(&out[i * nb..(i + 1) * nb]);
+        }
+    }
+    y
+}
+
+/// One block: `out [m, nb] = x [m, k] · wb [nb, k]ᵀ`, with the widest SIMD this CPU has (pulp's
+/// runtime dispatch: AVX-512, AVX2+FMA, SSE, NEON or scalar).
+fn block_product(x: &[f32], m: usize, wb: &[f32], nb: usize, k: usize, out: &mut [f32]) {
+    pulp::Arch::new().dispatch(Block { x, m, wb, nb, k, out });
+}
+
+/// The arguments of [`block_product`], as pulp's dispatch wants them.
+struct Block<'a> {
+    x: &'a [f32],
+    m: usize,
+    wb: &'a [f32],
+    nb: usize,
+    k: usize,
+    out: &'a mut [f32],
+}
+
+impl WithSimd for Block<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        // 4 × 4 accumulators fit AVX-512's 32 registers; narrower vectors (16 registers) take 2 × 4.
+        // (Measured on a SmolLM2 rollout: 16 × 1, 8 × 2 and 6 × 2 tiles were slower, 4 × 3 the same;
+        // docs/LOG.md.)
+        if std::mem::size_of::<S::f32s>() >= 64 {
+            self.tiles::<S, 4, 4>(simd);
+        } else {
+            self.tiles::<S, 2, 4>(simd);
+        }
+    }
+}
+
+impl Block<'_> {
+    /// Walks W in groups of up to `NR` rows; for each, x in groups of up to `MR` rows.
+    #[inline(always)]
+    fn tiles<S: Simd, const MR: usize, const NR: usize>(self, simd: S) {
+        let Block { x, m, wb, nb, k, out } = self;
+        let mut j = 0;
+        while j < nb {
+            let nr = (nb - j).min(NR);
+            let w_rows: [&[f32]; NR] = std::array::from_fn(|c| {
+                let r = j + c.min(nr - 1); // unused slots repeat the last row
+                &wb[r * k..(r + 1) * k]
+            });
+            let mut i = 0;
+            while i < m {
+                let mr = (m - i).min(MR);
+                let x_rows: [&[f32]; MR] = std::array::from_fn(|r| {
+                    let r = i + r.min(mr - 1);
+                    &x[r * k..(r + 1) * k]
+                });
+                let dots = tile::<S, MR, NR>(simd, x_rows, w_rows);
+                for (r, row) in dots.iter().enumerate().take(mr) {
+                    out[(i + r) * nb + j..(i + r) * nb + j + nr].copy_from_slice(&row[..nr]);
+                }
+                i += mr;
+            }
+            j += nr;
+        }
+    }
+}
+
+/// `MR × NR` dot products of equal-length rows: vector FMAs over the SIMD head, one horizontal
+/// sum each, then the scalar tail.
+#[inline(always)]
+fn tile<S: Simd, const MR: usize, const NR: usize>(
+    simd: S,
+    x_rows: [&[f32]; MR],
+    w_rows: [&[f32]; NR],
+) -> [[f32; NR]; MR] {
+    let zero = simd.splat_f32s(0.0);
+    let mut acc = [[zero; NR]; MR];
+    let xs: [(&[S::f32s], &[f32]); MR] = x_rows.map(S::as_simd_f32s);
+    let ws: [(&[S::f32s], &[f32]); NR] = w_rows.map(S::as_simd_f32s);
+    for p in 0..ws[0].0.len() {
+        let wv: [S::f32s; NR] = std::array::from_fn(|c| ws[c].0[p]);
+        for (acc_r, (xh, _)) in acc.iter_mut().zip(&xs) {
+            let xv = xh[p];
+            for (a, w) in acc_r.iter_mut().zip(wv) {
+                *a = simd.mul_add_e_f32s(xv, w, *a);
+            }
+        }
+    }
+    let mut out = [[0f32; NR]; MR];
+    for r in 0..MR {
+        for c in 0..NR {
+            let tail: f32 = xs[r].1.iter().zip(ws[c].1).map(|(a, b)| a * b).sum();
+            out[r][c] = simd.reduce_sum_f32s(acc[r][c]) + tail;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain f64 triple loop: the reference.
+    fn reference(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f64> {
+        let mut y = vec![0f64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                y[i * n + j] = (0..k).map(|q| x[i * k + q] as f64 * w[j * k + q] as f64).sum();
+            }
+        }
+        y
+    }
+
+    fn pseudo(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_f64_reference_on_ragged_shapes() {
+        // m, n, k not multiples of the tiles or lanes; n spans several rayon blocks
+        for (m, n, k) in [(1, 7, 5), (3, 130, 37), (5, 301, 64), (16, 577, 100), (32, 64, 576)] {
+            let (x, w) = (pseudo(m * k, 1), pseudo(n * k, 2));
+            let y = product(&x, m, &w, n, k);
+            let r = reference(&x, m, &w, n, k);
+            let err = y.iter().zip(&r).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+            assert!(err < 1e-4 * (k as f64).sqrt(), "m={m} n={n} k={k}: max error {err}");
+        }
+    }
+
+    #[test]
+    fn burn_flex_products_take_the_skinny_path_and_agree_with_burn() {
+        type B = Flex;
+        let dev = Default::default();
+        let (m, n, k) = (16, 600, 128);
+        let x = Tensor::<B, 2>::from_data(TensorData::new(pseudo(m * k, 5), [m, k]), &dev);
+        let w = Tensor::<B, 2>::from_data(TensorData::new(pseudo(n * k, 6), [n, k]), &dev);
+        let fast = matmul_nt(&x, &w).expect("16 rows, 76800-element weight: skinny path");
+        let slow = x.clone().matmul(w.clone().transpose());
+        let diff = (fast - slow).abs().max().into_scalar();
+        assert!(diff < 1e-4, "skinny vs burn: {diff}");
+        // too many rows or too small a weight: burn's own matmul
+        let x_tall = Tensor::<B, 2>::from_data(TensorData::new(pseudo(64 * k, 7), [64, k]), &dev);
+        assert!(matmul_nt(&x_tall, &w).is_none());
+        let w_small = w.narrow(0, 0, 100);
+        assert!(matmul_nt(&x, &w_small).is_none());
+    }
+}
