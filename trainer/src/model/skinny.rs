@@ -26,9 +26,15 @@ pub const MAX_ROWS: usize = 32;
 /// packing costs little (the quickstart's 0.8M-parameter model keeps `gemm`, and its results).
 pub const MIN_WEIGHT: usize = 1 << 16;
 
+/// `x [m, k] · w [n, k]ᵀ` for an HF-layout weight: the skinny kernel where it applies (see
+/// [`try_skinny`]), burn's matmul on the transposed view otherwise.
+pub fn matmul_nt<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>) -> Tensor<B, 2> {
+    try_skinny(&x, &w).unwrap_or_else(|| x.matmul(w.transpose()))
+}
+
 /// `x [m, k] · w [n, k]ᵀ` through the skinny kernel when `B` is burn-flex, both are f32, `m ≤
-/// MAX_ROWS` and `n·k ≥ MIN_WEIGHT`; `None` otherwise (the caller uses burn's matmul).
-pub fn matmul_nt<B: Backend>(x: &Tensor<B, 2>, w: &Tensor<B, 2>) -> Option<Tensor<B, 2>> {
+/// MAX_ROWS` and `n·k ≥ MIN_WEIGHT`; `None` otherwise.
+fn try_skinny<B: Backend>(x: &Tensor<B, 2>, w: &Tensor<B, 2>) -> Option<Tensor<B, 2>> {
     let ([m, k], [n, kw]) = (x.dims(), w.dims());
     if TypeId::of::<B>() != TypeId::of::<Flex>() || m > MAX_ROWS || n * k < MIN_WEIGHT || k != kw {
         return None;
@@ -210,14 +216,14 @@ mod tests {
         let (m, n, k) = (16, 600, 128);
         let x = Tensor::<B, 2>::from_data(TensorData::new(pseudo(m * k, 5), [m, k]), &dev);
         let w = Tensor::<B, 2>::from_data(TensorData::new(pseudo(n * k, 6), [n, k]), &dev);
-        let fast = matmul_nt(&x, &w).expect("16 rows, 76800-element weight: skinny path");
+        let fast = try_skinny(&x, &w).expect("16 rows, 76800-element weight: skinny path");
         let slow = x.clone().matmul(w.clone().transpose());
         let diff = (fast - slow).abs().max().into_scalar();
         assert!(diff < 1e-4, "skinny vs burn: {diff}");
         // too many rows or too small a weight: burn's own matmul
         let x_tall = Tensor::<B, 2>::from_data(TensorData::new(pseudo(64 * k, 7), [64, k]), &dev);
-        assert!(matmul_nt(&x_tall, &w).is_none());
+        assert!(try_skinny(&x_tall, &w).is_none());
         let w_small = w.narrow(0, 0, 100);
-        assert!(matmul_nt(&x, &w_small).is_none());
+        assert!(try_skinny(&x, &w_small).is_none());
     }
 }

@@ -18,8 +18,7 @@ fn linear<B: Backend>(x: Tensor<B, 3>, w: &Param<Tensor<B, 2>>, b: Option<&Param
     let [bsz, t, d_in] = x.dims();
     let w = w.val();
     let d_out = w.dims()[0];
-    let x = x.reshape([bsz * t, d_in]);
-    let y = super::skinny::matmul_nt(&x, &w).unwrap_or_else(|| x.matmul(w.transpose()));
+    let y = super::skinny::matmul_nt(x.reshape([bsz * t, d_in]), w);
     let y = match b {
         Some(b) => y + b.val().unsqueeze::<2>(),
         None => y,
@@ -288,9 +287,7 @@ impl<B: Backend> Transformer<B> {
         let [bsz, t, d] = hidden.dims();
         let w = self.head_weight(); // [V, D]
         let v = w.dims()[0];
-        let h = hidden.reshape([bsz * t, d]);
-        let y = super::skinny::matmul_nt(&h, &w).unwrap_or_else(|| h.matmul(w.transpose()));
-        y.reshape([bsz, t, v])
+        super::skinny::matmul_nt(hidden.reshape([bsz * t, d]), w).reshape([bsz, t, v])
     }
 
     /// Plain full-sequence forward (no padding, positions 0..T): logits `[B, T, V]`.

@@ -296,19 +296,17 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         done: &mut Vec<Completion>,
     ) -> NextBatch {
         let p = &self.cfg.sampling;
-        let stats: Vec<StepStats> = (0..rows.len())
-            .into_par_iter()
-            .map(|b| StepStats::of(self.row_logits(b), p))
-            .collect();
         let plain_draws = !hooks.processes_logits() && p.repetition_penalty == 1.0;
-        let mut draws: Vec<Option<(u32, ChaCha8Rng)>> = rows
+        let prepared: Vec<(StepStats, Option<(u32, ChaCha8Rng)>)> = rows
             .par_iter()
             .enumerate()
             .map(|(b, row)| {
-                plain_draws.then(|| {
+                let logits = self.row_logits(b);
+                let draw = plain_draws.then(|| {
                     let mut rng = row.rng.clone();
-                    (choose(self.row_logits(b), p, &mut rng) as u32, rng)
-                })
+                    (choose(logits, p, &mut rng) as u32, rng)
+                });
+                (StepStats::of(logits, p), draw)
             })
             .collect();
         let mut next = NextBatch {
@@ -316,7 +314,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
             source: Vec::with_capacity(rows.len()),
             tokens: Vec::with_capacity(rows.len()),
         };
-        for (b, (mut row, stats)) in rows.into_iter().zip(stats).enumerate() {
+        for (b, (mut row, (stats, draw))) in rows.into_iter().zip(prepared).enumerate() {
             let logits = self.row_logits(b);
             let view = StepView {
                 completion: &row.out,
@@ -328,7 +326,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
             };
             match hooks.control(&view) {
                 Control::Continue => {
-                    let token = match draws[b].take() {
+                    let token = match draw {
                         Some((token, rng)) => {
                             row.rng = rng;
                             token
@@ -351,12 +349,11 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         next
     }
 
-    /// Draws the next token: processor and repetition penalty on a copy, then the sampler.
+    /// Draws the next token when a hook rewrites logits or a repetition penalty applies (plain
+    /// draws were made in [`Self::advance`]'s parallel pass): processor and penalty on a copy, then
+    /// the sampler.
     fn sample(&self, view: &StepView, hooks: &mut dyn DecodeHooks, rng: &mut ChaCha8Rng) -> u32 {
         let p = &self.cfg.sampling;
-        if !hooks.processes_logits() && p.repetition_penalty == 1.0 {
-            return choose(view.logits, p, rng) as u32;
-        }
         let mut z = view.logits.to_vec();
         hooks.process(view, &mut z);
         let seen = view.prompt.iter().chain(&view.completion.tokens).copied();
