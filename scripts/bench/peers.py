@@ -6,9 +6,14 @@ Matched work, SmolLM2-135M-Instruct in float32, both sides pinned to the same nu
               vs `entrl bench` rollout of the same shape;
   train step: PyTorch eager forward + backward + AdamW at B x T random tokens, loss on every
               position, vs `entrl bench`'s train phase of the same shape.
+  GRPO step:  TRL's GRPOTrainer (scripts/bench/trl_grpo_step.py, its own process) vs `entrl train
+              configs/bench/grpo_step_smollm2.toml`: one GSM8K prompt x 8 samples of <= 64 tokens,
+              beta = 0, one iteration; steps 2.. of each run are timed (step 1 warms up). Reported:
+              step seconds, the update part of the step (the step less generation and rewards),
+              completion lengths, completion tokens/s, and each process's peak resident memory.
+  SFT memory: peak resident memory of `entrl train configs/bench/sft_step_smollm2.toml`.
 Rounds are interleaved (peer, entrl, peer, entrl, ...) and medians reported; the ratios and the
 machine's details are printed and appended to docs/BENCHMARKS.md.
-(The GRPO-step comparison with TRL's GRPOTrainer is not in this script yet.)
 
 Run:  cargo build --release && scripts/fetch_assets.sh
       python3 scripts/bench/peers.py [--venv .bench-venv] [--rounds 3] [--threads 2]
@@ -109,6 +114,45 @@ def entrl_bench(a):
     return pick("rollout"), pick("train")
 
 
+def run_peak_mb(cmd, env, log):
+    """Runs `cmd` from the repository root; returns the process's peak resident memory in MB."""
+    with open(log, "w") as out:
+        p = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{cmd[0]} failed; see {log}")
+    return usage.ru_maxrss / 1024
+
+
+def trl_grpo(a):
+    env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "TOKENIZERS_PARALLELISM": "false"}
+    log = ROOT / "target" / "bench" / "trl_grpo_step.log"
+    peak = run_peak_mb([sys.executable, ROOT / "scripts" / "bench" / "trl_grpo_step.py", "--threads", a.threads,
+                        "--steps", a.grpo_steps], env, log)
+    r = json.loads(log.read_text().strip().splitlines()[-1])
+    steps, gens = r["step_s"][1:], r["generation_s"][1:]
+    return {"step_s": statistics.median(steps),
+            "update_s": statistics.median(s - g for s, g in zip(steps, gens)),
+            "length": statistics.mean(r["mean_length"][1:]), "peak_mb": peak}
+
+
+def entrl_train_run(config, a, extra=()):
+    """Runs `entrl train config`; returns (its metrics rows, peak resident memory in MB)."""
+    out = ROOT / "target" / "bench" / pathlib.Path(config).stem
+    env = {**os.environ, "RAYON_NUM_THREADS": str(a.threads)}
+    peak = run_peak_mb([ENTRL, "train", ROOT / config, "--overwrite", "--set", f'output_dir="{out}"', *extra],
+                       env, out.with_suffix(".log"))
+    return [json.loads(l) for l in open(out / "metrics.jsonl")], peak
+
+
+def entrl_grpo(a):
+    rows, peak = entrl_train_run("configs/bench/grpo_step_smollm2.toml", a, ["--set", f"rl.steps={a.grpo_steps}"])
+    rl = [r for r in rows if r.get("phase") == "rl"][1:]
+    return {"step_s": statistics.median(r["time/step_s"] for r in rl),
+            "update_s": statistics.median(r["time/step_s"] - r["time/rollout_s"] for r in rl),
+            "length": statistics.mean(r["completion_length/mean"] for r in rl), "peak_mb": peak}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--venv", default=str(ROOT / ".bench-venv"))
@@ -119,6 +163,7 @@ def main():
     p.add_argument("--new-tokens", type=int, default=64)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--length", type=int, default=128)
+    p.add_argument("--grpo-steps", type=int, default=4, help="GRPO steps per run (the first warms up)")
     p.add_argument("--no-write", action="store_true", help="do not append to docs/BENCHMARKS.md")
     a = p.parse_args()
     ensure_venv(pathlib.Path(a.venv))
@@ -130,6 +175,8 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32)
     prompts = ["What is 12 plus 30?", "Natalia sold clips to 48 of her friends in April."][: a.prompts]
     rows = {"hf_generate": [], "entrl_rollout": [], "torch_train": [], "entrl_train": []}
+    grpo = {"trl": [], "entrl": []}
+    (ROOT / "target" / "bench").mkdir(parents=True, exist_ok=True)
     for r in range(a.rounds):
         model.eval()
         rows["hf_generate"].append(hf_generate(model, prompts, a.group, a.new_tokens))
@@ -139,6 +186,12 @@ def main():
         rows["entrl_rollout"].append(roll)
         rows["entrl_train"].append(train)
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} tok/s" for k, v in rows.items()), flush=True)
+        if a.grpo_steps > 1:
+            grpo["trl"].append(trl_grpo(a))
+            grpo["entrl"].append(entrl_grpo(a))
+            print(f"round {r + 1} GRPO step: " + ", ".join(
+                f"{k} {v[-1]['step_s']:.2f} s (update {v[-1]['update_s']:.2f} s, {v[-1]['length']:.1f} tokens, "
+                f"{v[-1]['peak_mb']:.0f} MB)" for k, v in grpo.items()), flush=True)
     med = {k: statistics.median(v) for k, v in rows.items()}
     roll_ratio = med["entrl_rollout"] / med["hf_generate"]
     train_ratio = med["entrl_train"] / med["torch_train"]
@@ -148,6 +201,11 @@ def main():
           f"{med['hf_generate']:.1f} tok/s -> {roll_ratio:.2f}x (goal >= 2x)")
     print(f"train step B={a.batch} T={a.length}: entrl {med['entrl_train']:.1f} vs PyTorch eager "
           f"{med['torch_train']:.1f} tok/s -> {train_ratio:.2f}x (goal >= 0.7x)")
+    grpo_lines = grpo_table(grpo, a) if a.grpo_steps > 1 else ""
+    if grpo_lines:
+        sft_rows, sft_peak = entrl_train_run("configs/bench/sft_step_smollm2.toml", a)
+        grpo_lines += f"| peak RSS, SFT step (GSM8K, batch 8) | {sft_peak:.0f} MB | — | | |\n"
+        print(grpo_lines)
     if not a.no_write:
         today = datetime.date.today().isoformat()
         section = (
@@ -159,10 +217,32 @@ def main():
             f"{med['entrl_rollout']:.1f} | {med['hf_generate']:.1f} | {roll_ratio:.2f}× | ≥ 2× |\n"
             f"| train step B = {a.batch}, T = {a.length} (fwd + bwd + AdamW, all positions) vs PyTorch eager | "
             f"{med['entrl_train']:.1f} | {med['torch_train']:.1f} | {train_ratio:.2f}× | ≥ 0.7× |\n"
+            + grpo_lines
         )
         with open(ROOT / "docs" / "BENCHMARKS.md", "a") as f:
             f.write(section)
         print("appended to docs/BENCHMARKS.md")
+
+
+def grpo_table(grpo, a):
+    """Markdown rows of the GRPO-step comparison (medians over rounds)."""
+    import trl
+    m = {side: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for side, runs in grpo.items()}
+    e, t = m["entrl"], m["trl"]
+    tps = lambda x, secs: x["length"] * a.group / secs
+    print(f"GRPO step 1x{a.group}x<={a.new_tokens} (TRL {trl.__version__}): entrl {e['step_s']:.2f} s vs TRL "
+          f"{t['step_s']:.2f} s -> {e['step_s'] / t['step_s']:.2f}x wall time (goal <= 0.5x); "
+          f"mean lengths {e['length']:.1f} vs {t['length']:.1f}")
+    return (
+        f"| GRPO step 1 × {a.group} × ≤ {a.new_tokens} vs TRL {trl.__version__} `GRPOTrainer`: seconds | "
+        f"{e['step_s']:.2f} s | {t['step_s']:.2f} s | {e['step_s'] / t['step_s']:.2f}× time | ≤ 0.5× |\n"
+        f"| GRPO step: completion tokens/s (mean length entrl {e['length']:.1f}, TRL {t['length']:.1f}) | "
+        f"{tps(e, e['step_s']):.1f} | {tps(t, t['step_s']):.1f} | {tps(e, e['step_s']) / tps(t, t['step_s']):.2f}× | |\n"
+        f"| GRPO update (step less generation and rewards): completion tokens/s | {tps(e, e['update_s']):.1f} | "
+        f"{tps(t, t['update_s']):.1f} | {tps(e, e['update_s']) / tps(t, t['update_s']):.2f}× | ≥ 1.0× |\n"
+        f"| peak RSS, GRPO step process | {e['peak_mb']:.0f} MB | {t['peak_mb']:.0f} MB | "
+        f"{e['peak_mb'] / t['peak_mb']:.2f}× | |\n"
+    )
 
 
 if __name__ == "__main__":

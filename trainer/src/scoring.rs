@@ -74,25 +74,148 @@ fn score<B: Backend>(
         .forward_hidden(tokens.clone(), &rope, &bias, None)
         .narrow(1, 0, t - 1); // [B, T-1, D]
     let targets = tokens.narrow(1, 1, t - 1); // [B, T-1]
+    let mode = if with_entropy {
+        Entropies::Differentiable
+    } else {
+        Entropies::Skip
+    };
+    head_stats(model, hidden, targets, temperature, chunk, mode)
+}
 
+/// How a scoring pass computes entropies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entropies {
+    /// None (log-probs only).
+    Skip,
+    /// Values only, outside the autodiff graph (a metric, or a mask's input).
+    Detached,
+    /// With gradient (an entropy term in the loss).
+    Differentiable,
+}
+
+/// Log-probs `[B, T]` of `targets [B, T]` under the head applied to `hidden [B, T, D]`, and the
+/// entropies as `mode` asks, in chunks of `chunk` positions.
+fn head_stats<B: Backend>(
+    model: &Transformer<B>,
+    hidden: Tensor<B, 3>,
+    targets: Tensor<B, 2, Int>,
+    temperature: f64,
+    chunk: usize,
+    mode: Entropies,
+) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+    let t = hidden.dims()[1];
     let chunk = chunk.max(1);
     let (mut lps, mut ents) = (vec![], vec![]);
     let mut start = 0;
-    while start < t - 1 {
-        let len = chunk.min(t - 1 - start);
+    while start < t {
+        let len = chunk.min(t - start);
         let z = model.logits(hidden.clone().narrow(1, start, len)); // [B, c, V]
         let z = if temperature == 1.0 { z } else { z / temperature };
         let lp = log_softmax(z, 2); // [B, c, V]
         let tgt = targets.clone().narrow(1, start, len).unsqueeze_dim::<3>(2); // [B, c, 1]
         lps.push(lp.clone().gather(2, tgt).squeeze_dim::<2>(2));
-        if with_entropy {
-            // H = -Σ p·log p; p·log p is 0·(-large) = 0 in f32 for vanishing p, so no NaN.
-            ents.push((lp.clone().exp() * lp).sum_dim(2).squeeze_dim::<2>(2).neg());
+        // H = -Σ p·log p; p·log p is 0·(-large) = 0 in f32 for vanishing p, so no NaN.
+        let entropy = |lp: Tensor<B, 3>| (lp.clone().exp() * lp).sum_dim(2).squeeze_dim::<2>(2).neg();
+        match mode {
+            Entropies::Skip => {}
+            Entropies::Detached => ents.push(entropy(lp.detach())),
+            Entropies::Differentiable => ents.push(entropy(lp)),
         }
         start += len;
     }
-    let entropies = with_entropy.then(|| Tensor::cat(ents, 1));
+    let entropies = (mode != Entropies::Skip).then(|| Tensor::cat(ents, 1));
     (Tensor::cat(lps, 1), entropies)
+}
+
+/// Completion rows after their prompts: `tokens [N, Lp + Lc]` hold row i's prompt left-padded by
+/// `pad[i]`, then its completion right-padded; rows with equal `prompt_of_row` share one prompt.
+pub struct CompletionRows<'a, B: Backend> {
+    /// `[N, Lp + Lc]` token ids.
+    pub tokens: Tensor<B, 2, Int>,
+    /// Left padding of each row's prompt.
+    pub pad: &'a [usize],
+    /// Prompt columns `Lp`.
+    pub prompt_len: usize,
+    /// Which prompt each row continues (any ids; equal ids must mean equal prompt columns).
+    pub prompt_of_row: &'a [usize],
+}
+
+/// Log-probs `[N, Lc]` of every completion token (column j scores completion token j) and the
+/// entropies as `mode` asks, each distinct prompt run once ([`crate::model::prefix`]) and the
+/// output head applied to completion positions only.
+pub fn score_completions<B: Backend>(
+    model: &Transformer<B>,
+    rows: CompletionRows<'_, B>,
+    temperature: f64,
+    chunk: usize,
+    mode: Entropies,
+) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+    let [n, total] = rows.tokens.dims();
+    let lp = rows.prompt_len;
+    assert!(
+        lp >= 1 && total > lp,
+        "score_completions needs prompt and completion columns"
+    );
+    assert_eq!((rows.pad.len(), rows.prompt_of_row.len()), (n, n));
+    let lc = total - lp;
+    let device = rows.tokens.device();
+    let (firsts, local) = distinct_prompts(rows.prompt_of_row);
+    let index = |v: &[usize]| {
+        let ids: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+        Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [v.len()]), &device)
+    };
+    let inv_freq = model.config().rope_inv_freq();
+    let p_pad: Vec<usize> = firsts.iter().map(|&r| rows.pad[r]).collect();
+    let p_pos: Vec<Vec<usize>> = p_pad
+        .iter()
+        .map(|&k| (0..lp).map(|i| i.saturating_sub(k)).collect())
+        .collect();
+    let prompts = model.forward_prompts(
+        rows.tokens.clone().narrow(1, 0, lp).select(0, index(&firsts)), // [P, Lp]
+        &Rope::new(&p_pos, &inv_freq, &device),
+        &attention_bias(&p_pad, lp, lp, &device),
+    );
+    let row_prompt = index(&local); // [N]
+    // Column 0 is scored from the prompt's last position, column j > 0 from completion token j−1.
+    let last = prompts
+        .hidden
+        .clone()
+        .narrow(1, lp - 1, 1)
+        .select(0, row_prompt.clone()); // [N, 1, D]
+    let hidden = if lc > 1 {
+        let tc = lc - 1;
+        let c_pos: Vec<Vec<usize>> = rows
+            .pad
+            .iter()
+            .map(|&k| (lp..lp + tc).map(|i| i - k).collect())
+            .collect();
+        let h = model.forward_after_prompts(
+            rows.tokens.clone().narrow(1, lp, tc), // [N, Lc−1]
+            &Rope::new(&c_pos, &inv_freq, &device),
+            &attention_bias(rows.pad, tc, lp + tc, &device),
+            &prompts,
+            &row_prompt,
+        );
+        Tensor::cat(vec![last, h], 1) // [N, Lc, D]
+    } else {
+        last
+    };
+    head_stats(model, hidden, rows.tokens.narrow(1, lp, lc), temperature, chunk, mode)
+}
+
+/// The first row of each distinct prompt id (in order of appearance), and each row's index
+/// into that list.
+fn distinct_prompts(prompt_of_row: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let (mut ids, mut firsts, mut local) = (vec![], vec![], Vec::with_capacity(prompt_of_row.len()));
+    for (row, id) in prompt_of_row.iter().enumerate() {
+        let at = ids.iter().position(|x| x == id).unwrap_or_else(|| {
+            ids.push(*id);
+            firsts.push(row);
+            ids.len() - 1
+        });
+        local.push(at);
+    }
+    (firsts, local)
 }
 
 /// Builds `[B, T]` ids right-padded with `pad_id` from ragged rows (no left padding).

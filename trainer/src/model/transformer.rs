@@ -133,16 +133,38 @@ pub fn attention_bias<B: Backend>(pad: &[usize], t_new: usize, s_total: usize, d
     Tensor::from_data(TensorData::new(v, [pad.len(), 1, t_new, s_total]), device)
 }
 
+/// Keys/values of one layer `([rows, K, S, E], [rows, K, S, E])`.
+pub type LayerKv<B> = (Tensor<B, 4>, Tensor<B, 4>);
+
+/// Where a block's attention finds keys and values besides those of the new tokens.
+pub(crate) enum Keys<'a, B: Backend> {
+    /// Only the new tokens' own (a full-sequence pass).
+    Own,
+    /// A decode cache: the new keys are appended to layer `usize`'s buffers first.
+    Cache(&'a mut KvCache<B>, usize),
+    /// A shared prompt's keys and values `[N, K, Lp, E]` (already one per row) come first.
+    Prefix(LayerKv<B>),
+}
+
+/// A block's output: the residual stream, the attention probe, and the new tokens' own keys and
+/// values after rotary embedding (what a shared-prompt pass records for the rows that follow).
+pub(crate) struct BlockOut<B: Backend> {
+    pub x: Tensor<B, 3>,
+    pub mass: Option<Tensor<B, 2>>,
+    /// Present in a [`Keys::Own`] pass.
+    pub kv: Option<LayerKv<B>>,
+}
+
 impl<B: Backend> Block<B> {
-    fn forward(
+    pub(crate) fn forward(
         &self,
         x: Tensor<B, 3>,
         rope: &Rope<B>,
         bias: &Tensor<B, 4>,
         cfg: &ModelConfig,
-        cache: Option<(&mut KvCache<B>, usize)>,
+        keys: Keys<'_, B>,
         probe: Option<&Tensor<B, 4>>,
-    ) -> (Tensor<B, 3>, Option<Tensor<B, 2>>) {
+    ) -> BlockOut<B> {
         let [bsz, t, _] = x.dims();
         let (nh, nkv, hd) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
         let rep = nh / nkv;
@@ -160,9 +182,13 @@ impl<B: Backend> Block<B> {
         let v = v.reshape([bsz, t, nkv, hd]).swap_dims(1, 2);
 
         // Keys/values over all positions so far: [B, K, S, E].
-        let (k, v) = match cache {
-            Some((cache, layer)) => cache.append(layer, k, v),
-            None => (k, v),
+        let (k, v, own) = match keys {
+            Keys::Cache(cache, layer) => {
+                let (k, v) = cache.append(layer, k, v);
+                (k, v, None)
+            }
+            Keys::Prefix((kp, vp)) => (Tensor::cat(vec![kp, k], 2), Tensor::cat(vec![vp, v], 2), None),
+            Keys::Own => (k.clone(), v.clone(), Some((k, v))),
         };
         let s = k.dims()[2];
 
@@ -181,7 +207,11 @@ impl<B: Backend> Block<B> {
         let h = rms_norm(x.clone(), &self.post_attention_layernorm, cfg.rms_norm_eps);
         let gate = silu(linear(h.clone(), &self.gate_proj, None));
         let up = linear(h, &self.up_proj, None);
-        (x + linear(gate * up, &self.down_proj, None), mass)
+        BlockOut {
+            x: x + linear(gate * up, &self.down_proj, None),
+            mass,
+            kv: own,
+        }
     }
 }
 
@@ -253,25 +283,36 @@ impl<B: Backend> Transformer<B> {
         mut cache: Option<&mut KvCache<B>>,
         probe: Option<&Tensor<B, 4>>,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 2>>) {
-        let cfg = self.config();
-        let [bsz, t] = tokens.dims();
-        let ids = tokens.reshape([bsz * t]);
-        let mut x = self
-            .embed_tokens
-            .val()
-            .select(0, ids)
-            .reshape([bsz, t, cfg.hidden_size]);
+        let t = tokens.dims()[1];
+        let mut x = self.embed(tokens);
         let last = self.layers.len() - 1;
         let mut mass = None;
         for (i, layer) in self.layers.iter().enumerate() {
-            let c = cache.as_deref_mut().map(|c| (c, i));
-            let (y, m) = layer.forward(x, rope, bias, cfg, c, probe.filter(|_| i == last));
-            (x, mass) = (y, m.or(mass));
+            let keys = match cache.as_deref_mut() {
+                Some(c) => Keys::Cache(c, i),
+                None => Keys::Own,
+            };
+            let out = layer.forward(x, rope, bias, self.config(), keys, probe.filter(|_| i == last));
+            (x, mass) = (out.x, out.mass.or(mass));
         }
         if let Some(c) = cache {
             c.advance(t);
         }
-        (rms_norm(x, &self.norm, cfg.rms_norm_eps), mass)
+        (self.final_norm(x), mass)
+    }
+
+    /// Token embeddings `[B, T, D]` of `tokens [B, T]`.
+    pub(crate) fn embed(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let [bsz, t] = tokens.dims();
+        self.embed_tokens
+            .val()
+            .select(0, tokens.reshape([bsz * t]))
+            .reshape([bsz, t, self.config().hidden_size])
+    }
+
+    /// The last RMSNorm.
+    pub(crate) fn final_norm(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        rms_norm(x, &self.norm, self.config().rms_norm_eps)
     }
 
     /// The output projection `[V, D]` (the embedding matrix when tied).

@@ -21,6 +21,9 @@ pub struct RlBatch<B: Backend> {
     pub mask: Tensor<B, 2>,
     /// Unmasked token count.
     pub tokens_in_loss: usize,
+    /// Row i continues prompt `prompt_of_row[i]`: consecutive rows with equal prompts (a group's
+    /// G samples) share an id, so scoring runs each prompt once.
+    pub prompt_of_row: Vec<usize>,
 }
 
 /// Builds the RL layout. `keep[i] = false` zeroes row i's mask (e.g. a truncated completion).
@@ -37,8 +40,11 @@ pub fn rl_batch<B: Backend>(
     let mut mask = Vec::with_capacity(n * lc);
     let mut pad = Vec::with_capacity(n);
     let mut count = 0;
+    let mut prompt_of_row: Vec<usize> = Vec::with_capacity(n);
     for i in 0..n {
         let (p, c) = (prompts[i], completions[i]);
+        let same = i > 0 && prompts[i - 1] == p;
+        prompt_of_row.push(if same { prompt_of_row[i - 1] } else { i });
         pad.push(lp - p.len());
         ids.extend(std::iter::repeat_n(0i64, lp - p.len()));
         ids.extend(p.iter().map(|&t| t as i64));
@@ -57,6 +63,7 @@ pub fn rl_batch<B: Backend>(
         completion_len: lc,
         mask: Tensor::from_data(TensorData::new(mask, [n, lc]), device),
         tokens_in_loss: count,
+        prompt_of_row,
     }
 }
 
@@ -110,6 +117,18 @@ mod tests {
             vec![1., 1., 0., 0., 0., 0.]
         );
         assert_eq!(b.tokens_in_loss, 2);
+        assert_eq!(b.prompt_of_row, vec![0, 1]);
+        let g = rl_batch::<Cpu>(
+            &[&[5, 6], &[5, 6], &[7], &[5, 6]],
+            &[&[1u32][..]; 4],
+            &[true; 4],
+            &Default::default(),
+        );
+        assert_eq!(
+            g.prompt_of_row,
+            vec![0, 0, 2, 3],
+            "only consecutive equal prompts share"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::objectives::entropy::{entropy_term, high_entropy_mask};
 use crate::objectives::policy_loss::CovLoss;
 use crate::objectives::{Normalizer, PolicyLossConfig};
 use crate::optim::{AdamW, GradAccum, clip_scale};
-use crate::scoring::score_tokens;
+use crate::scoring::{CompletionRows, Entropies, score_completions};
 
 /// Everything the update needs besides the model, the batch and the advantages.
 #[derive(Debug, Clone)]
@@ -100,16 +100,26 @@ pub fn micro_batch_loss<AB: AutodiffBackend>(
     let (start, len) = (rows.start, rows.len());
     let device = batch.mask.device();
     let rows_of = |x: Tensor<AB::InnerBackend, 2>| Tensor::<AB, 2>::from_inner(x.narrow(0, start, len));
-    let scored = score_tokens(
+    // the entropy carries a gradient only when the loss has an entropy term
+    let mode = if cfg.entropy_coef != 0.0 {
+        Entropies::Differentiable
+    } else {
+        Entropies::Detached
+    };
+    let (logps, h_tok) = score_completions(
         model,
-        Tensor::from_inner(batch.tokens.clone().narrow(0, start, len)),
-        &batch.pad[start..start + len],
+        CompletionRows {
+            tokens: Tensor::from_inner(batch.tokens.clone().narrow(0, start, len)),
+            pad: &batch.pad[start..start + len],
+            prompt_len: lp,
+            prompt_of_row: &batch.prompt_of_row[start..start + len],
+        },
         cfg.temperature,
         64,
-    );
-    let logps = scored.logprobs.narrow(1, lp - 1, lc); // [len, Lc]
+        mode,
+    ); // [len, Lc] each
+    let h_tok = h_tok.expect("entropies asked for");
     let mask = rows_of(batch.mask.clone());
-    let h_tok = scored.entropies.narrow(1, lp - 1, lc); // [len, Lc], with gradient
     let mut stats = UpdateStats {
         entropy_sum: (h_tok.clone().detach() * mask.clone())
             .sum()
@@ -210,12 +220,15 @@ pub fn policy_update<AB: AutodiffBackend>(
     cfg: &UpdateConfig,
 ) -> (Transformer<AB>, UpdateStats) {
     let n = advantages.len();
-    let (lp, lc) = (batch.prompt_len, batch.completion_len);
     let device = batch.mask.device();
     let score_inner = |mdl: &Transformer<AB::InnerBackend>| {
-        score_tokens(mdl, batch.tokens.clone(), &batch.pad, cfg.temperature, 64)
-            .logprobs
-            .narrow(1, lp - 1, lc)
+        let rows = CompletionRows {
+            tokens: batch.tokens.clone(),
+            pad: &batch.pad,
+            prompt_len: batch.prompt_len,
+            prompt_of_row: &batch.prompt_of_row,
+        };
+        score_completions(mdl, rows, cfg.temperature, 64, Entropies::Skip).0 // [n, Lc]
     };
     let old_all = (cfg.num_iterations > 1).then(|| score_inner(&model.valid()));
     let ref_all = reference.map(score_inner);
