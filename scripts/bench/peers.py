@@ -115,13 +115,17 @@ def entrl_bench(a):
 
 
 def run_peak_mb(cmd, env, log):
-    """Runs `cmd` from the repository root; returns the process's peak resident memory in MB."""
+    """Runs `cmd` from the repository root; returns the process's peak resident memory in MB.
+
+    Measured by GNU time around the command: the rusage of a child forked from this process would
+    count this process's own resident memory (torch and a model) from before the exec."""
+    peak_file = pathlib.Path(str(log) + ".peak_kb")
     with open(log, "w") as out:
-        p = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(p.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(peak_file), *[str(c) for c in cmd]],
+                              cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
         sys.exit(f"{cmd[0]} failed; see {log}")
-    return usage.ru_maxrss / 1024
+    return int(peak_file.read_text().split()[-1]) / 1024
 
 
 def trl_grpo(a):
