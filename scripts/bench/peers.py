@@ -207,7 +207,7 @@ def main():
           f"{med['torch_train']:.1f} tok/s -> {train_ratio:.2f}x (goal >= 0.7x)")
     grpo_lines = grpo_table(grpo, a) if a.grpo_steps > 1 else ""
     if grpo_lines:
-        sft_rows, sft_peak = entrl_train_run("configs/bench/sft_step_smollm2.toml", a)
+        _, sft_peak = entrl_train_run("configs/bench/sft_step_smollm2.toml", a)
         grpo_lines += f"| peak RSS, SFT step (GSM8K, batch 8) | {sft_peak:.0f} MB | — | | |\n"
         print(grpo_lines)
     if not a.no_write:

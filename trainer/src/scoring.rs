@@ -30,7 +30,7 @@ pub fn score_tokens<B: Backend>(
     temperature: f64,
     chunk: usize,
 ) -> TokenStats<B> {
-    let (logprobs, entropies) = score(model, tokens, pad, temperature, chunk, true);
+    let (logprobs, entropies) = score(model, tokens, pad, temperature, chunk, Entropies::Differentiable);
     TokenStats {
         logprobs,
         entropies: entropies.expect("asked for"),
@@ -47,38 +47,29 @@ pub fn score_logprobs<B: Backend>(
     temperature: f64,
     chunk: usize,
 ) -> Tensor<B, 2> {
-    score(model, tokens, pad, temperature, chunk, false).0
+    score(model, tokens, pad, temperature, chunk, Entropies::Skip).0
 }
 
-/// Log-probs `[B, T-1]` of each next token and, when `with_entropy`, the entropies `[B, T-1]`.
+/// Log-probs `[B, T-1]` of each next token and the entropies `[B, T-1]` as `mode` asks.
 fn score<B: Backend>(
     model: &Transformer<B>,
     tokens: Tensor<B, 2, Int>,
     pad: &[usize],
     temperature: f64,
     chunk: usize,
-    with_entropy: bool,
+    mode: Entropies,
 ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
     let [bsz, t] = tokens.dims();
     assert!(t >= 2, "score_tokens needs at least 2 positions");
     assert_eq!(pad.len(), bsz);
     let device = tokens.device();
     let mc = model.config();
-    let positions: Vec<Vec<usize>> = pad
-        .iter()
-        .map(|&k| (0..t).map(|i| i.saturating_sub(k)).collect())
-        .collect();
-    let rope = Rope::new(&positions, &mc.rope_inv_freq(), &device);
+    let rope = Rope::left_padded(pad, 0..t, &mc.rope_inv_freq(), &device);
     let bias = attention_bias(pad, t, t, &device);
     let hidden = model
         .forward_hidden(tokens.clone(), &rope, &bias, None)
         .narrow(1, 0, t - 1); // [B, T-1, D]
     let targets = tokens.narrow(1, 1, t - 1); // [B, T-1]
-    let mode = if with_entropy {
-        Entropies::Differentiable
-    } else {
-        Entropies::Skip
-    };
     head_stats(model, hidden, targets, temperature, chunk, mode)
 }
 
@@ -166,13 +157,9 @@ pub fn score_completions<B: Backend>(
     };
     let inv_freq = model.config().rope_inv_freq();
     let p_pad: Vec<usize> = firsts.iter().map(|&r| rows.pad[r]).collect();
-    let p_pos: Vec<Vec<usize>> = p_pad
-        .iter()
-        .map(|&k| (0..lp).map(|i| i.saturating_sub(k)).collect())
-        .collect();
     let prompts = model.forward_prompts(
         rows.tokens.clone().narrow(1, 0, lp).select(0, index(&firsts)), // [P, Lp]
-        &Rope::new(&p_pos, &inv_freq, &device),
+        &Rope::left_padded(&p_pad, 0..lp, &inv_freq, &device),
         &attention_bias(&p_pad, lp, lp, &device),
     );
     let row_prompt = index(&local); // [N]
@@ -184,14 +171,9 @@ pub fn score_completions<B: Backend>(
         .select(0, row_prompt.clone()); // [N, 1, D]
     let hidden = if lc > 1 {
         let tc = lc - 1;
-        let c_pos: Vec<Vec<usize>> = rows
-            .pad
-            .iter()
-            .map(|&k| (lp..lp + tc).map(|i| i - k).collect())
-            .collect();
         let h = model.forward_after_prompts(
             rows.tokens.clone().narrow(1, lp, tc), // [N, Lc−1]
-            &Rope::new(&c_pos, &inv_freq, &device),
+            &Rope::left_padded(rows.pad, lp..lp + tc, &inv_freq, &device),
             &attention_bias(rows.pad, tc, lp + tc, &device),
             &prompts,
             &row_prompt,

@@ -103,6 +103,16 @@ impl<B: Backend> Rope<B> {
         }
     }
 
+    /// Tables for columns `columns` of left-padded rows: row b's first `pad[b]` columns are padding,
+    /// so column i sits at position `i − pad[b]` (padding columns at 0).
+    pub fn left_padded(pad: &[usize], columns: std::ops::Range<usize>, inv_freq: &[f64], device: &B::Device) -> Self {
+        let positions: Vec<Vec<usize>> = pad
+            .iter()
+            .map(|&k| columns.clone().map(|i| i.saturating_sub(k)).collect())
+            .collect();
+        Self::new(&positions, inv_freq, device)
+    }
+
     /// HF "rotate-half" rotation of `x [B, heads, T, E]`: pairs (i, i + E/2) rotate together.
     fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let half = x.dims()[3] / 2;

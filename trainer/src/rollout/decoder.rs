@@ -217,11 +217,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
             .flat_map(|(p, &k)| std::iter::repeat_n(0, k).chain(p.iter().map(|&t| t as i64)))
             .collect();
         let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [np, lmax]), &device);
-        let positions: Vec<Vec<usize>> = pad
-            .iter()
-            .map(|&k| (0..lmax).map(|t| t.saturating_sub(k)).collect())
-            .collect();
-        let rope = Rope::new(&positions, &mc.rope_inv_freq(), &device);
+        let rope = Rope::left_padded(&pad, 0..lmax, &mc.rope_inv_freq(), &device);
         let bias = attention_bias(&pad, lmax, lmax, &device);
         let capacity = lmax + cfg.max_new_tokens;
         let mut cache = KvCache::new(
