@@ -30,6 +30,21 @@ fn config_errors_name_the_key() {
         (format!("{good}epsilon = 1.5\n"), "rl.epsilon", "1.5"),
         (good.replace("digits = 1", "digits = 12"), "data.train", "digits"),
         (format!("{good}[sft]\nbatch_size = 0\n"), "sft.batch_size", ">= 1"),
+        (
+            format!("{good}[decode]\nshapes = \"square\"\n"),
+            "decode.shapes",
+            "unknown variant",
+        ),
+        (
+            format!("{good}[decode]\nlength_bucket = 0\n"),
+            "decode.length_bucket",
+            ">= 1",
+        ),
+        (
+            format!("{good}top_p = 0.9\n[decode]\nsampler = \"device\"\n"),
+            "rl.top_p",
+            "top_k",
+        ),
     ];
     for (text, key, what) in cases {
         let path = dir.join("run.toml");
@@ -40,6 +55,19 @@ fn config_errors_name_the_key() {
             "expected {key}/{what} in: {e}"
         );
     }
+    // the decode policy follows the device unless forced
+    use entrl::rollout::{SamplerPlace, Shapes};
+    let on = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let p = RunFile::parse(&good, "x", &sets).unwrap().decode_policy();
+        (p.shapes, p.sampler)
+    };
+    assert_eq!(on(&[]), (Shapes::Shrink, SamplerPlace::Host));
+    assert_eq!(on(&["device=\"cuda:0\""]), (Shapes::Fixed, SamplerPlace::Device));
+    assert_eq!(
+        on(&["device=\"cuda:0\"", "decode.sampler=\"host\""]),
+        (Shapes::Fixed, SamplerPlace::Host)
+    );
     let e = RunFile::parse(&good, "x", &["rl.num_generations=1".into()])
         .unwrap_err()
         .to_string();

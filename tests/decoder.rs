@@ -25,6 +25,7 @@ fn greedy(max_new: usize, eos: Vec<u32>) -> RolloutConfig {
         eos_ids: eos,
         seed: 0,
         first_prompt_index: 0,
+        policy: entrl::rollout::DecodePolicy::default(),
     }
 }
 
@@ -117,6 +118,7 @@ fn logits_processor_changes_tokens_not_recorded_statistics() {
         eos_ids: vec![],
         seed: 3,
         first_prompt_index: 0,
+        policy: entrl::rollout::DecodePolicy::default(),
     };
     let out = generate_with(&model, &prompts, &cfg, &mut Force(11));
     let plain = generate(&model, &prompts, &cfg);
@@ -216,6 +218,7 @@ fn sampled_forks_are_independent_of_batch_company() {
         &prompts[1..],
         &RolloutConfig {
             first_prompt_index: 1,
+            policy: entrl::rollout::DecodePolicy::default(),
             ..cfg.clone()
         },
         &mut hooks(),

@@ -39,11 +39,12 @@ fn setup() -> Setup {
         eos_ids: vec![],
         seed: 5,
         first_prompt_index: 0,
+        policy: entrl::rollout::DecodePolicy::default(),
     };
     let out = generate(&model.valid(), &prompts, &rc);
     let ps: Vec<&[u32]> = out.iter().map(|c| prompts[c.prompt_index].as_slice()).collect();
     let cs: Vec<&[u32]> = out.iter().map(|c| c.tokens.as_slice()).collect();
-    let batch = rl_batch::<Cpu>(&ps, &cs, &vec![true; cs.len()], &Default::default());
+    let batch = rl_batch::<Cpu>(&ps, &cs, &vec![true; cs.len()], 1, &Default::default());
     let adv = vec![1.0, -1.0, 0.5, -0.5, 0.8, -0.8];
     let old = score_tokens(&model.valid(), batch.tokens.clone(), &batch.pad, 1.0, 64)
         .logprobs

@@ -55,6 +55,7 @@ fn grpo_raises_a_toy_reward() {
             eos_ids: vec![],
             seed: step,
             first_prompt_index: 0,
+            policy: entrl::rollout::DecodePolicy::default(),
         };
         let out = generate(&model.valid(), &prompts, &cfg);
         let rewards: Vec<f64> = out
@@ -66,7 +67,7 @@ fn grpo_raises_a_toy_reward() {
         let adv = advantages::compute(AdvantageEstimator::Grpo, &rewards, &groups, ScaleRewards::Group, 1e-4);
         let ps: Vec<&[u32]> = out.iter().map(|c| prompts[c.prompt_index].as_slice()).collect();
         let cs: Vec<&[u32]> = out.iter().map(|c| c.tokens.as_slice()).collect();
-        let b = rl_batch::<Cpu>(&ps, &cs, &vec![true; cs.len()], &device);
+        let b = rl_batch::<Cpu>(&ps, &cs, &vec![true; cs.len()], 1, &device);
         let (updated, stats) = policy_update(model, &mut opt, &b, &adv, None, &update);
         assert!(stats.finite, "step {step}: non-finite update");
         model = updated;

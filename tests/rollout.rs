@@ -19,6 +19,7 @@ fn cfg(group: usize, max_new: usize, seed: u64) -> RolloutConfig {
         eos_ids: vec![2],
         seed,
         first_prompt_index: 0,
+        policy: entrl::rollout::DecodePolicy::default(),
     }
 }
 
@@ -105,6 +106,7 @@ fn completion_is_independent_of_batch_company() {
             std::slice::from_ref(prompt),
             &RolloutConfig {
                 first_prompt_index: p,
+                policy: entrl::rollout::DecodePolicy::default(),
                 ..cfg(3, 14, 5)
             },
         );

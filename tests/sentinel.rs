@@ -23,6 +23,7 @@ fn fit(domains: &[DomainAnswers], s: &entrl::config::SentinelSection, model: &st
         max_new_tokens: 8,
         drop_truncated: true,
         seed: 42,
+        policy: Default::default(),
     };
     entrl::sentinel::fit(domains, s, answering, model)
 }

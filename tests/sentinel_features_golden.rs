@@ -84,6 +84,7 @@ fn topk_entropy_of_rollouts_bounds_and_reaches_the_full_entropy() {
             eos_ids: vec![],
             seed: 7,
             first_prompt_index: 0,
+            policy: entrl::rollout::DecodePolicy::default(),
         };
         for c in generate(&model, &[vec![1, 2, 3]], &cfg) {
             let r = Record::new(&c, 0, 0.0, false, &Default::default());

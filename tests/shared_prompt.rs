@@ -28,7 +28,7 @@ fn batch() -> RlBatch<Cpu> {
         &[20, 21, 22, 23],
         &[30, 31],
     ];
-    rl_batch::<Cpu>(&prompts, &comps, &[true; 6], &Default::default())
+    rl_batch::<Cpu>(&prompts, &comps, &[true; 6], 1, &Default::default())
 }
 
 /// (log-probs, entropies) `[rows, Lc]` of rows `start..start+len`, shared-prompt pass.
@@ -103,4 +103,31 @@ fn shared_prompt_gradients_equal_the_full_pass() {
             "{name}: max diff {d} at gradient scale {scale}"
         );
     }
+}
+
+#[test]
+fn length_buckets_pad_outside_the_mask_and_leave_scores_unchanged() {
+    // the GPU's fixed-shape policy rounds prompt and completion columns up to a bucket
+    let (a, b): (&[u32], &[u32]) = (&[1, 9, 10], &[2, 12, 13, 14, 15]);
+    let comps: [&[u32]; 3] = [&[4, 5, 6], &[7], &[20, 21, 22, 23]];
+    let exact = rl_batch::<Cpu>(&[a, a, b], &comps, &[true; 3], 1, &Default::default());
+    let padded = rl_batch::<Cpu>(&[a, a, b], &comps, &[true; 3], 8, &Default::default());
+    assert_eq!((padded.prompt_len, padded.completion_len), (8, 8));
+    assert_eq!(padded.tokens_in_loss, exact.tokens_in_loss);
+    let lc = exact.completion_len;
+    let m = model::<Cpu>();
+    let (lp_e, h_e) = shared(&m, &exact, 0, 3);
+    let (lp_p, h_p) = shared(&m, &padded, 0, 3);
+    let mask_p = padded.mask.clone();
+    assert_eq!(
+        host(mask_p.clone().narrow(1, lc, 8 - lc).sum()),
+        vec![0.0],
+        "padding columns are masked"
+    );
+    let dl = max_diff(&host(lp_e), &host(lp_p.narrow(1, 0, lc)));
+    let dh = max_diff(&host(h_e), &host(h_p.narrow(1, 0, lc)));
+    assert!(
+        dl < 2e-5 && dh < 2e-5,
+        "bucketed vs exact: log-prob diff {dl}, entropy diff {dh}"
+    );
 }

@@ -25,6 +25,7 @@ fn greedy(max_new: usize) -> RolloutConfig {
         eos_ids: vec![2],
         seed: 0,
         first_prompt_index: 0,
+        policy: entrl::rollout::DecodePolicy::default(),
     }
 }
 

@@ -89,6 +89,7 @@ pub fn bench_rollout<B: Backend>(
     prompt_len: usize,
     group: usize,
     new_tokens: usize,
+    policy: crate::rollout::DecodePolicy,
 ) -> BenchResult {
     let c = model.config();
     let ps = synthetic_rows(prompts, prompt_len, c.vocab_size, [7, 31, 101]);
@@ -99,6 +100,7 @@ pub fn bench_rollout<B: Backend>(
         eos_ids: vec![],
         seed: 0,
         first_prompt_index: 0,
+        policy,
     };
     generate(
         model,

@@ -133,6 +133,8 @@ pub struct EvalPlan {
     pub sampled: Sampling,
     /// Parameters of the completions' signals.
     pub signals: SignalParams,
+    /// The decode loop's shapes and sampler placement on the run's device.
+    pub policy: crate::rollout::DecodePolicy,
 }
 
 impl EvalPlan {
@@ -152,6 +154,7 @@ impl EvalPlan {
                 max_new_tokens: e.max_completion_length.unwrap_or(file.rl.max_completion_length),
             },
             signals: file.entropy.signal_params(),
+            policy: file.decode_policy(),
         })
     }
 }

@@ -98,12 +98,21 @@ fn run_on<B: Backend>(a: &BenchArgs, device: &B::Device) -> anyhow::Result<Measu
     let mut results: Vec<BenchResult> = vec![];
     let tiny_cfg = ModelConfig::tiny(96);
     let tiny = weights::build_model::<B>(&tiny_cfg, weights::init_weights(&tiny_cfg, 0), device)?;
-    results.push(bench_rollout("tiny", &tiny, a.prompts, 24, a.group, a.new_tokens));
+    let policy = entrl::config::DecodeSection::default().resolve(a.device.parse().map_err(anyhow::Error::msg)?);
+    results.push(bench_rollout(
+        "tiny",
+        &tiny,
+        a.prompts,
+        24,
+        a.group,
+        a.new_tokens,
+        policy,
+    ));
     results.push(bench_scoring("tiny", &tiny, 16, 128));
     if let Some(dir) = &a.model {
         let m = model::load_hf_dir::<B>(dir, device)?;
         let label = label_of(dir);
-        results.push(bench_rollout(&label, &m, a.prompts, 24, a.group, a.new_tokens));
+        results.push(bench_rollout(&label, &m, a.prompts, 24, a.group, a.new_tokens, policy));
         results.push(bench_scoring(&label, &m, 8, 128));
     }
     Ok((mm, results))

@@ -143,6 +143,7 @@ fn run_on<B: Backend>(a: &GenerateArgs, device: &B::Device) -> anyhow::Result<()
         eos_ids: eos,
         seed: a.seed,
         first_prompt_index: 0,
+        policy: entrl::config::DecodeSection::default().resolve(a.device.parse().map_err(anyhow::Error::msg)?),
     };
     // The question's tokens inside each (templated) prompt, for the tree's importance gate.
     let question: Vec<_> = a

@@ -5,6 +5,7 @@
 //! [`RunFile::validate`] checks ranges and names the key. `--set rl.beta=0.04` overrides edit the
 //! TOML document before it is deserialised, so they are checked exactly like the file.
 
+mod decode;
 mod entropy;
 mod schema;
 mod sentinel;
@@ -13,6 +14,7 @@ mod source;
 
 use std::path::Path;
 
+pub use decode::*;
 pub use entropy::*;
 pub use schema::*;
 pub use sentinel::*;

@@ -61,6 +61,9 @@ pub struct RunFile {
     /// The Stepwise Informativeness analysis (`entrl analyze sia`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sia: Option<super::sia::SiaSection>,
+    /// The decode loop's layout on the device (fixed shapes and device sampling on a GPU).
+    #[serde(default)]
+    pub decode: super::decode::DecodeSection,
 }
 
 /// What a run shows while it trains (TRL's `logging_steps`, `log_completions`).
@@ -422,6 +425,7 @@ impl RunFile {
         self.device
             .parse::<crate::backend::DeviceSpec>()
             .map_err(|m| format!("key 'device': {m}"))?;
+        self.check_device_sampler()?;
         match (&self.model.path, &self.model.config) {
             (Some(_), Some(_)) => return Err("keys 'model.path' and 'model.config' exclude each other".into()),
             (None, None) => return Err("set 'model.path' (pretrained) or 'model.config' (from scratch)".into()),
@@ -497,11 +501,35 @@ impl RunFile {
         }
         range("eval.top_p", self.eval.top_p, 1e-9, 1.0)?;
         self.entropy.validate()?;
+        self.decode.validate()?;
         if r.dynamic_sampling && !objective.dynamic_sampling {
             return Err(
                 "key 'rl.dynamic_sampling' judges verifier rewards: it needs 'entropy.objective' = \"reward\"".into(),
             );
         }
         Ok(())
+    }
+}
+
+impl RunFile {
+    /// The decode policy on this run's device.
+    pub fn decode_policy(&self) -> crate::rollout::DecodePolicy {
+        let device = self.device.parse().unwrap_or(crate::backend::DeviceSpec::Cpu);
+        self.decode.resolve(device)
+    }
+
+    /// A device sampler needs a candidate set for a nucleus: every sampling temperature the run
+    /// uses with top_p < 1 must come with top_k > 0.
+    fn check_device_sampler(&self) -> Result<(), String> {
+        if self.decode_policy().sampler != crate::rollout::SamplerPlace::Device {
+            return Ok(());
+        }
+        let p = crate::rollout::SamplingParams {
+            temperature: self.rl.temperature,
+            top_k: self.rl.top_k,
+            top_p: self.rl.top_p,
+            ..Default::default()
+        };
+        crate::rollout::device_step::supports(&p).map_err(|m| format!("keys 'rl.top_p'/'rl.top_k': {m}"))
     }
 }

@@ -144,6 +144,7 @@ pub fn run_arm<B: Backend>(
         eos_ids: spec.eos.to_vec(),
         seed: arm.seed,
         first_prompt_index: 0,
+        policy: spec.policy,
     };
     let decoder = prepare(model, decoder, spec, arm, &base);
     let per_call = (256 / arm.n.max(1)).max(1);

@@ -50,6 +50,8 @@ pub struct EvalSpec<'a> {
     pub signals: SignalParams,
     /// Top-k log-probs recorded per generated token.
     pub top_logprobs: usize,
+    /// The decode loop's shapes and sampler placement.
+    pub policy: crate::rollout::DecodePolicy,
 }
 
 impl<'a> EvalSpec<'a> {
@@ -64,6 +66,7 @@ impl<'a> EvalSpec<'a> {
             batch: 256,
             signals: plan.signals,
             top_logprobs: plan.sampled.top_logprobs,
+            policy: plan.policy,
         }
     }
 }
@@ -130,6 +133,7 @@ pub fn answer_once<B: Backend>(
             eos_ids: spec.eos.to_vec(),
             seed,
             first_prompt_index: ci * batch,
+            policy: spec.policy,
         };
         let prompts: Vec<Vec<u32>> = chunk
             .iter()

@@ -142,6 +142,7 @@ pub fn run_problems<B: Backend>(
             eos_ids: spec.eos.to_vec(),
             seed: s.seed,
             first_prompt_index: first,
+            policy: spec.policy,
         };
         let comps = generate(model, &prompts, &cfg);
         let texts: Vec<String> = comps.iter().map(|c| spec.tok.decode(&c.tokens, false)).collect();

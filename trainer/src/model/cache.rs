@@ -15,6 +15,9 @@ pub struct KvCache<B: Backend> {
     layers: Vec<Option<(Tensor<B, 4>, Tensor<B, 4>)>>,
     len: usize,
     capacity: usize,
+    /// Attention reads the filled length rounded up to a multiple of this (1 = exactly the filled
+    /// keys); the unfilled keys in the view must be masked by the caller's bias.
+    key_bucket: usize,
 }
 
 impl<B: Backend> KvCache<B> {
@@ -37,6 +40,27 @@ impl<B: Backend> KvCache<B> {
             layers,
             len: 0,
             capacity,
+            key_bucket: 1,
+        }
+    }
+
+    /// Attention views of later appends cover the filled length rounded up to a multiple of
+    /// `bucket` (capped at the capacity): fixed shapes for GPU kernels, unfilled keys masked.
+    pub fn with_key_bucket(mut self, bucket: usize) -> Self {
+        self.key_bucket = bucket.max(1);
+        self
+    }
+
+    /// Keys an attention view holds once `t` more positions are appended.
+    pub fn keys_after(&self, t: usize) -> usize {
+        ((self.len + t).div_ceil(self.key_bucket) * self.key_bucket).min(self.capacity)
+    }
+
+    /// Rows in the buffers.
+    pub fn rows(&self) -> usize {
+        match self.layers.first() {
+            Some(Some((k, _))) => k.dims()[0],
+            _ => 0,
         }
     }
 
@@ -55,8 +79,8 @@ impl<B: Backend> KvCache<B> {
         self.capacity
     }
 
-    /// Writes `k, v [B, K, T, E]` for `layer` at the current end and returns the filled views
-    /// `[B, K, len+T, E]`.
+    /// Writes `k, v [B, K, T, E]` for `layer` at the current end and returns the views
+    /// `[B, K, S, E]`, S = [`Self::keys_after`]`(T)` (the filled `len+T` unless bucketed).
     pub fn append(&mut self, layer: usize, k: Tensor<B, 4>, v: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let t = k.dims()[2];
         let end = self.len + t;
@@ -65,7 +89,8 @@ impl<B: Backend> KvCache<B> {
         let (kb, vb) = self.layers[layer].take().expect("kv cache layer in use");
         let kb = kb.slice_assign([0..b, 0..h, self.len..end, 0..e], k);
         let vb = vb.slice_assign([0..b, 0..h, self.len..end, 0..e], v);
-        let views = (kb.clone().narrow(2, 0, end), vb.clone().narrow(2, 0, end));
+        let s = self.keys_after(t);
+        let views = (kb.clone().narrow(2, 0, s), vb.clone().narrow(2, 0, s));
         self.layers[layer] = Some((kb, vb));
         views
     }

@@ -131,16 +131,28 @@ pub const MASKED: f32 = -1e9;
 /// Builds the bias for `t_new` queries at the end of `s_total` keys, where row `b` has its first
 /// `pad[b]` key positions masked (left padding).
 pub fn attention_bias<B: Backend>(pad: &[usize], t_new: usize, s_total: usize, device: &B::Device) -> Tensor<B, 4> {
-    let mut v = Vec::with_capacity(pad.len() * t_new * s_total);
+    attention_bias_keys(pad, t_new, s_total, s_total, device)
+}
+
+/// [`attention_bias`] over a view of `s_keys ≥ s_total` keys (a bucketed cache): the keys past
+/// `s_total` are not filled yet and are masked too. `[B, 1, T, s_keys]`.
+pub fn attention_bias_keys<B: Backend>(
+    pad: &[usize],
+    t_new: usize,
+    s_total: usize,
+    s_keys: usize,
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    let mut v = Vec::with_capacity(pad.len() * t_new * s_keys);
     for &p in pad {
         for q in 0..t_new {
             let q_abs = s_total - t_new + q;
-            for k in 0..s_total {
+            for k in 0..s_keys {
                 v.push(if k < p || k > q_abs { MASKED } else { 0.0 });
             }
         }
     }
-    Tensor::from_data(TensorData::new(v, [pad.len(), 1, t_new, s_total]), device)
+    Tensor::from_data(TensorData::new(v, [pad.len(), 1, t_new, s_keys]), device)
 }
 
 /// Keys/values of one layer `([rows, K, S, E], [rows, K, S, E])`.

@@ -24,7 +24,7 @@ mod tests {
         let cfg = ModelConfig::tiny(40);
         let m = weights::build_model::<Cpu>(&cfg, weights::init_weights(&cfg, 5), &Default::default()).unwrap();
         let rows = vec![(vec![1u32, 7, 8], vec![9u32, 10, 2]), (vec![1u32, 3], vec![4u32, 2])];
-        let (tokens, mask, n) = sft_batch::<Cpu>(&rows, &Default::default());
+        let (tokens, mask, n) = sft_batch::<Cpu>(&rows, 1, &Default::default());
         let stats = score_tokens(&m, tokens.clone(), &[0, 0], 1.0, 2);
         let ours = sft_loss(stats.logprobs, mask, n).into_scalar() as f64;
         // scalar reference: full logits of each unpadded sequence, f64 log-softmax, mean over targets

@@ -95,4 +95,6 @@ pub struct RolloutConfig {
     /// Stream index of the first prompt, so a slice of a larger prompt set samples exactly as it
     /// would inside the whole set.
     pub first_prompt_index: usize,
+    /// Shapes and sampler placement of the decode loop (the CPU's by default).
+    pub policy: super::policy::DecodePolicy,
 }

@@ -14,23 +14,25 @@
 //! 3. on continue, the hooks' logits processor and the repetition penalty rewrite a copy of the
 //!    logits and the sampler draws from it; the recorded log-prob is the raw one.
 //!
-//! Finished rows leave the batch and the cache; forked rows are repeated in the cache
-//! (`KvCache::select_rows`), so children share the parent's prefix without recomputing it. A
-//! row's RNG is a pure function of (seed, prompt, sample, fork path), so no completion depends on
-//! which rows share its batch.
+//! The cache's rows follow the [`super::policy::DecodePolicy`] ([`super::stepper`]): on the CPU
+//! finished rows leave the batch and the cache; under fixed shapes (GPU) they idle in their slot.
+//! Forked rows are copied in the cache (`KvCache::select_rows`), so children share the parent's
+//! prefix without recomputing it. A row's RNG — and the device sampler's noise key — is a pure
+//! function of (seed, prompt, sample, fork path), so no completion depends on which rows share its
+//! batch.
 
 use std::ops::Range;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::completion::{Completion, FinishReason, ForkPoint, RolloutConfig};
-use super::sampler::{StepStats, TokenStep, apply_repetition_penalty, choose, row_rng};
-use crate::model::transformer::{Rope, attention_bias};
-use crate::model::{KvCache, Transformer};
+use super::device_step::DeviceStep;
+use super::sampler::{RowStats, StepStats, TokenStep, apply_repetition_penalty, choose, row_rng};
+use super::stepper::{StepOut, Stepper, samples_on_device};
+use crate::model::Transformer;
 
 /// What the hooks decide for a row at one step.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +73,11 @@ pub trait DecodeHooks {
     fn control(&mut self, _view: &StepView) -> Control {
         Control::Continue
     }
+    /// Whether [`Self::control`] reads the logits or may fork (if not, a device sampler may keep
+    /// the logits on the device and report only ids and statistics).
+    fn reads_logits(&self) -> bool {
+        true
+    }
     /// Whether [`Self::process`] rewrites logits (if not, the loop skips the copy).
     fn processes_logits(&self) -> bool {
         false
@@ -81,7 +88,11 @@ pub trait DecodeHooks {
 
 /// Plain sampling: no probe, no control, no processor.
 pub struct Plain;
-impl DecodeHooks for Plain {}
+impl DecodeHooks for Plain {
+    fn reads_logits(&self) -> bool {
+        false
+    }
+}
 
 /// What a decode cost, for comparing decoders per unit of compute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -103,10 +114,9 @@ pub struct Decoded {
     pub cost: DecodeCost,
 }
 
-/// One active row: the completion so far, its left padding in the cache, its RNG.
+/// One active row: the completion so far and its RNG.
 struct Row {
     out: Completion,
-    pad: usize,
     rng: ChaCha8Rng,
 }
 
@@ -115,7 +125,18 @@ struct Row {
 struct NextBatch {
     rows: Vec<Row>,
     source: Vec<usize>,
-    tokens: Vec<i64>,
+    tokens: Vec<u32>,
+}
+
+/// The P·G rows before the first token: row r is sample r % G of prompt r / G.
+fn root_rows(prompts: usize, cfg: &RolloutConfig) -> Vec<Row> {
+    let g = cfg.group_size;
+    (0..prompts * g)
+        .map(|r| Row {
+            out: Completion::empty(r / g, r % g),
+            rng: row_rng(cfg.seed, cfg.first_prompt_index + r / g, r % g),
+        })
+        .collect()
 }
 
 /// Decodes `cfg.group_size` rows per prompt under `hooks`.
@@ -137,8 +158,12 @@ pub fn decode<B: Backend>(
         .map(|p| hooks.attention_keys(p, prompts[p].len()))
         .collect();
     let probe = keys.iter().any(Option::is_some).then_some(keys.as_slice());
-    let mut dec = Stepper::prefill(model, prompts, cfg, probe, &mut cost);
-    let mut rows = dec.root_rows();
+    let on_device = samples_on_device(cfg, hooks.reads_logits(), hooks.processes_logits());
+    let mut rows = root_rows(prompts.len(), cfg);
+    let roots: Vec<Completion> = rows.iter().map(|r| r.out.clone()).collect();
+    let mut dec = Stepper::prefill(model, prompts, cfg, probe, on_device.then_some(roots.as_slice()));
+    cost.forward_passes += 1;
+    cost.prefill_tokens += prompts.iter().map(Vec::len).sum::<usize>();
     let mut done = Vec::new();
     for pos in 0..cfg.max_new_tokens {
         let NextBatch {
@@ -150,7 +175,12 @@ pub fn decode<B: Backend>(
         if rows.is_empty() {
             break;
         }
-        dec.forward(&rows, &source, tokens, probe, &mut cost);
+        let pads: Vec<usize> = rows.iter().map(|r| dec.prompt_pad[r.out.prompt_index]).collect();
+        dec.assign_slots(&source, &pads);
+        let live: Vec<&Completion> = rows.iter().map(|r| &r.out).collect();
+        dec.forward(&live, &tokens, pos, probe, on_device);
+        cost.forward_passes += 1;
+        cost.decoded_tokens += rows.len();
     }
     done.sort_by_cached_key(|c| {
         let path: Vec<u32> = c.forks.iter().map(|f| f.child).collect();
@@ -162,122 +192,7 @@ pub fn decode<B: Backend>(
     }
 }
 
-/// The model side of the loop: cache, host logits of the active rows, probe values.
-struct Stepper<'m, 'p, B: Backend> {
-    model: &'m Transformer<B>,
-    prompts: &'p [Vec<u32>],
-    cfg: &'p RolloutConfig,
-    cache: KvCache<B>,
-    /// Host logits `[A·V]` of the active rows, in batch order.
-    logits: Vec<f32>,
-    /// Probe value per active row (empty when no probe runs).
-    attention: Vec<f32>,
-    vocab: usize,
-    /// Left padding per prompt.
-    prompt_pad: Vec<usize>,
-}
-
-fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 tensor")
-}
-
-/// 0/1 key mask `[B, 1, 1, S]`: row b marks `pad[b] + range` (its prompt's probed tokens).
-fn probe_mask<B: Backend>(
-    ranges: &[Option<Range<usize>>],
-    pad: &[usize],
-    s: usize,
-    device: &B::Device,
-) -> Tensor<B, 4> {
-    let mut m = vec![0f32; pad.len() * s];
-    for (b, (r, &p)) in ranges.iter().zip(pad).enumerate() {
-        for k in r.clone().unwrap_or(0..0) {
-            m[b * s + p + k] = 1.0;
-        }
-    }
-    Tensor::from_data(TensorData::new(m, [pad.len(), 1, 1, s]), device)
-}
-
 impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
-    /// Prefills `[P, Lmax]` (left-padded with id 0, masked) and expands the cache to P·G rows.
-    fn prefill(
-        model: &'m Transformer<B>,
-        prompts: &'p [Vec<u32>],
-        cfg: &'p RolloutConfig,
-        probe: Option<&[Option<Range<usize>>]>,
-        cost: &mut DecodeCost,
-    ) -> Self {
-        let mc = model.config();
-        let device = model.embed_tokens.val().device();
-        let (np, g) = (prompts.len(), cfg.group_size);
-        let lmax = prompts.iter().map(Vec::len).max().expect("non-empty");
-        let pad: Vec<usize> = prompts.iter().map(|p| lmax - p.len()).collect();
-        let flat: Vec<i64> = prompts
-            .iter()
-            .zip(&pad)
-            .flat_map(|(p, &k)| std::iter::repeat_n(0, k).chain(p.iter().map(|&t| t as i64)))
-            .collect();
-        let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [np, lmax]), &device);
-        let rope = Rope::left_padded(&pad, 0..lmax, &mc.rope_inv_freq(), &device);
-        let bias = attention_bias(&pad, lmax, lmax, &device);
-        let capacity = lmax + cfg.max_new_tokens;
-        let mut cache = KvCache::new(
-            mc.num_hidden_layers,
-            np,
-            mc.kv_heads(),
-            capacity,
-            mc.head_dim(),
-            &device,
-        );
-        let (hidden, mass) = match probe {
-            None => (model.forward_hidden(tokens, &rope, &bias, Some(&mut cache)), None),
-            Some(ranges) => {
-                let keys = probe_mask(ranges, &pad, lmax, &device);
-                let (h, m) = model.forward_hidden_probed(tokens, &rope, &bias, Some(&mut cache), &keys);
-                (h, Some(to_host(m.narrow(1, lmax - 1, 1)))) // the last query's mass, [P]
-            }
-        };
-        cost.forward_passes += 1;
-        cost.prefill_tokens += prompts.iter().map(Vec::len).sum::<usize>();
-        let last = hidden.narrow(1, lmax - 1, 1); // only the last position's logits are needed
-        let prompt_logits = to_host(model.logits(last).squeeze_dim::<2>(1)); // [P·V]
-        let vocab = prompt_logits.len() / np;
-        // Expand to P·G rows: row r answers prompt r / G.
-        let expand: Vec<usize> = (0..np * g).map(|r| r / g).collect();
-        cache.select_rows(&expand);
-        let logits = expand
-            .iter()
-            .flat_map(|&p| prompt_logits[p * vocab..(p + 1) * vocab].iter().copied())
-            .collect();
-        let attention = mass.map_or(vec![], |m| expand.iter().map(|&p| m[p]).collect());
-        Self {
-            model,
-            prompts,
-            cfg,
-            cache,
-            logits,
-            attention,
-            vocab,
-            prompt_pad: pad,
-        }
-    }
-
-    /// The P·G rows before the first token: row r is sample r % G of prompt r / G.
-    fn root_rows(&self) -> Vec<Row> {
-        let (cfg, g) = (self.cfg, self.cfg.group_size);
-        (0..self.prompts.len() * g)
-            .map(|r| Row {
-                out: Completion::empty(r / g, r % g),
-                pad: self.prompt_pad[r / g],
-                rng: row_rng(cfg.seed, cfg.first_prompt_index + r / g, r % g),
-            })
-            .collect()
-    }
-
-    /// Row `b`'s host logits `[V]`.
-    fn row_logits(&self, b: usize) -> &[f32] {
-        &self.logits[b * self.vocab..(b + 1) * self.vocab]
-    }
-
     /// Decides and appends one token per row (or stops/forks it); finished rows go to `done`.
     ///
     /// The per-row statistics, and the draws when no hook rewrites logits, run in parallel over
@@ -293,6 +208,9 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
     ) -> NextBatch {
         let p = &self.cfg.sampling;
         let plain_draws = !hooks.processes_logits() && p.repetition_penalty == 1.0;
+        if let StepOut::Device(d) = &self.out {
+            return self.advance_device(d, rows, pos, hooks, done);
+        }
         let prepared: Vec<(StepStats, Option<(u32, ChaCha8Rng)>)> = rows
             .par_iter()
             .enumerate()
@@ -318,7 +236,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
                 pos,
                 logits,
                 stats: &stats,
-                attention: self.attention.get(b).copied(),
+                attention: self.attention.get(self.slots[b]).copied(),
             };
             match hooks.control(&view) {
                 Control::Continue => {
@@ -340,6 +258,61 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
                         self.push(child, stats.step(logits, token), b, pos, &mut next, done);
                     }
                 }
+            }
+        }
+        next
+    }
+
+    /// [`Self::advance`] when the device drew the tokens and computed the statistics (plain
+    /// hooks: they may stop a row, never fork it or read its logits).
+    fn advance_device(
+        &self,
+        d: &DeviceStep,
+        rows: Vec<Row>,
+        pos: usize,
+        hooks: &mut dyn DecodeHooks,
+        done: &mut Vec<Completion>,
+    ) -> NextBatch {
+        let mut next = NextBatch {
+            rows: Vec::with_capacity(rows.len()),
+            source: Vec::with_capacity(rows.len()),
+            tokens: Vec::with_capacity(rows.len()),
+        };
+        for (b, mut row) in rows.into_iter().enumerate() {
+            let s = self.slots[b];
+            let stats = StepStats {
+                row: RowStats {
+                    logz: d.logz[s] as f64,
+                    entropy: d.entropy[s] as f64,
+                    self_certainty: d.self_certainty[s] as f64,
+                },
+                temperature: self.cfg.sampling.stats_temperature,
+                top: d.top[s].clone(),
+            };
+            let view = StepView {
+                completion: &row.out,
+                prompt: &self.prompts[row.out.prompt_index],
+                pos,
+                logits: &[],
+                stats: &stats,
+                attention: self.attention.get(s).copied(),
+            };
+            match hooks.control(&view) {
+                Control::Continue => {
+                    let step = TokenStep {
+                        token: d.tokens[s],
+                        logprob: d.logprob[s],
+                        entropy: d.entropy[s],
+                        self_certainty: d.self_certainty[s],
+                        top: stats.top,
+                    };
+                    self.push(row, step, b, pos, &mut next, done);
+                }
+                Control::Stop => {
+                    row.out.finish_reason = FinishReason::Stopped;
+                    done.push(row.out);
+                }
+                Control::Fork(_) => panic!("a forking hook reads logits: keep DecodeHooks::reads_logits() true"),
             }
         }
         next
@@ -377,7 +350,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
                 });
                 let prompt = self.cfg.first_prompt_index + c.prompt_index;
                 let rng = path_rng(self.cfg.seed, prompt, c.sample_index, &out.forks);
-                (Row { out, pad: row.pad, rng }, tokens[i])
+                (Row { out, rng }, tokens[i])
             })
             .collect()
     }
@@ -400,48 +373,10 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         } else if pos + 1 < self.cfg.max_new_tokens {
             next.rows.push(row);
             next.source.push(source);
-            next.tokens.push(token as i64);
+            next.tokens.push(token);
         } else {
             done.push(row.out); // finish_reason stays Length
         }
-    }
-
-    /// Decodes one token for each active row: `[A, 1]` at cache position `len`.
-    fn forward(
-        &mut self,
-        rows: &[Row],
-        source: &[usize],
-        tokens: Vec<i64>,
-        probe: Option<&[Option<Range<usize>>]>,
-        cost: &mut DecodeCost,
-    ) {
-        if source.len() != self.logits.len() / self.vocab || source.iter().enumerate().any(|(i, &s)| i != s) {
-            self.cache.select_rows(source);
-        }
-        let mc = self.model.config();
-        let device = self.model.embed_tokens.val().device();
-        let a = rows.len();
-        let s_total = self.cache.len() + 1;
-        let pad: Vec<usize> = rows.iter().map(|r| r.pad).collect();
-        let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(tokens, [a, 1]), &device);
-        let positions: Vec<Vec<usize>> = pad.iter().map(|&k| vec![self.cache.len() - k]).collect();
-        let rope = Rope::new(&positions, &mc.rope_inv_freq(), &device);
-        let bias = attention_bias(&pad, 1, s_total, &device);
-        let hidden = match probe {
-            None => self.model.forward_hidden(tokens, &rope, &bias, Some(&mut self.cache)),
-            Some(ranges) => {
-                let ranges: Vec<_> = rows.iter().map(|r| ranges[r.out.prompt_index].clone()).collect();
-                let keys = probe_mask(&ranges, &pad, s_total, &device);
-                let (h, m) = self
-                    .model
-                    .forward_hidden_probed(tokens, &rope, &bias, Some(&mut self.cache), &keys);
-                self.attention = to_host(m);
-                h
-            }
-        };
-        cost.forward_passes += 1;
-        cost.decoded_tokens += a;
-        self.logits = to_host(self.model.logits(hidden).squeeze_dim::<2>(1));
     }
 }
 
@@ -460,7 +395,7 @@ pub fn path_rng(seed: u64, prompt: usize, sample: usize, forks: &[ForkPoint]) ->
 }
 
 /// SplitMix64's finaliser: a bijective scramble of 64 bits.
-fn splitmix64(x: u64) -> u64 {
+pub(crate) fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -69,6 +69,9 @@ pub struct Answering {
     pub drop_truncated: bool,
     /// Sampling seed.
     pub seed: u64,
+    /// The decode loop's layout on the answering device (not stored: a property of the device).
+    #[serde(skip)]
+    pub policy: crate::rollout::DecodePolicy,
 }
 
 impl Answering {
@@ -83,6 +86,7 @@ impl Answering {
                 .unwrap_or(run.rl.max_completion_length),
             drop_truncated: s.drop_truncated,
             seed: s.seed,
+            policy: run.decode_policy(),
         }
     }
 }
@@ -142,6 +146,7 @@ pub fn answer_problems<B: Backend>(
         batch: 64,
         signals: *signals,
         top_logprobs: a.top_logprobs,
+        policy: a.policy,
     };
     let sampling = SamplingParams {
         temperature: a.temperature,

@@ -115,6 +115,7 @@ fn sampled_curve<B: Backend>(
     contexts: &[String],
     s: &SiaSection,
     index: usize,
+    policy: crate::rollout::DecodePolicy,
 ) -> Curve {
     let prompts: Vec<Vec<u32>> = contexts.iter().map(|c| inputs.tok.encode(c)).collect();
     let cfg = RolloutConfig {
@@ -128,6 +129,7 @@ fn sampled_curve<B: Backend>(
         eos_ids: inputs.eos.clone(),
         seed: s.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         first_prompt_index: 0,
+        policy,
     };
     let comps = generate(model, &prompts, &cfg);
     let h = comps
@@ -168,6 +170,7 @@ pub fn analyze<B: Backend>(
         batch: 64,
         signals: run.entropy.signal_params(),
         top_logprobs: 0,
+        policy: run.decode_policy(),
     };
     let sampling = SamplingParams {
         temperature: s.chain_temperature,
@@ -185,7 +188,7 @@ pub fn analyze<B: Backend>(
             .map(|e| format!("{prompt}{}{}", &reasoning[..e], s.answer_cue))
             .collect();
         let gold = gold_curve(model, inputs, &contexts, &format!("{}{}", s.answer_prefix, p.answer));
-        let sampled = (s.samples > 0).then(|| sampled_curve(model, inputs, &contexts, s, index));
+        let sampled = (s.samples > 0).then(|| sampled_curve(model, inputs, &contexts, s, index, run.decode_policy()));
         traces.push(Trace {
             index,
             correct: chain.correct,

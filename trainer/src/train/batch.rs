@@ -27,15 +27,19 @@ pub struct RlBatch<B: Backend> {
 }
 
 /// Builds the RL layout. `keep[i] = false` zeroes row i's mask (e.g. a truncated completion).
+/// Prompt and completion columns are rounded up to a multiple of `bucket` (1: the longest row;
+/// more: few distinct shapes for GPU kernels, the extra columns padding outside the mask).
 pub fn rl_batch<B: Backend>(
     prompts: &[&[u32]],
     completions: &[&[u32]],
     keep: &[bool],
+    bucket: usize,
     device: &B::Device,
 ) -> RlBatch<B> {
     let n = prompts.len();
-    let lp = prompts.iter().map(|p| p.len()).max().unwrap_or(1);
-    let lc = completions.iter().map(|c| c.len()).max().unwrap_or(1).max(1);
+    let round = |x: usize| x.div_ceil(bucket.max(1)) * bucket.max(1);
+    let lp = round(prompts.iter().map(|p| p.len()).max().unwrap_or(1));
+    let lc = round(completions.iter().map(|c| c.len()).max().unwrap_or(1).max(1));
     let mut ids = Vec::with_capacity(n * (lp + lc));
     let mut mask = Vec::with_capacity(n * lc);
     let mut pad = Vec::with_capacity(n);
@@ -68,12 +72,14 @@ pub fn rl_batch<B: Backend>(
 }
 
 /// Supervised rows: `[B, T]` ids and a `[B, T−1]` mask that is 1 where column t predicts a target
-/// token (t+1 ≥ prompt length).
+/// token (t+1 ≥ prompt length). T is the longest row rounded up to a multiple of `bucket`.
 pub fn sft_batch<B: Backend>(
     rows: &[(Vec<u32>, Vec<u32>)],
+    bucket: usize,
     device: &B::Device,
 ) -> (Tensor<B, 2, Int>, Tensor<B, 2>, usize) {
-    let t = rows.iter().map(|(p, y)| p.len() + y.len()).max().unwrap_or(2).max(2);
+    let longest = rows.iter().map(|(p, y)| p.len() + y.len()).max().unwrap_or(2).max(2);
+    let t = longest.div_ceil(bucket.max(1)) * bucket.max(1);
     let mut ids = Vec::with_capacity(rows.len() * t);
     let mut mask = Vec::with_capacity(rows.len() * (t - 1));
     let mut count = 0;
@@ -105,6 +111,7 @@ mod tests {
             &[&[5, 6, 7], &[8]],
             &[&[1, 2], &[3, 4, 9]],
             &[true, false],
+            1,
             &Default::default(),
         );
         assert_eq!((b.prompt_len, b.completion_len, b.pad.clone()), (3, 3, vec![0, 2]));
@@ -122,6 +129,7 @@ mod tests {
             &[&[5, 6], &[5, 6], &[7], &[5, 6]],
             &[&[1u32][..]; 4],
             &[true; 4],
+            1,
             &Default::default(),
         );
         assert_eq!(
@@ -133,7 +141,7 @@ mod tests {
 
     #[test]
     fn sft_mask_covers_targets_only() {
-        let (_, m, n) = sft_batch::<Cpu>(&[(vec![1, 2], vec![3, 4]), (vec![1], vec![5])], &Default::default());
+        let (_, m, n) = sft_batch::<Cpu>(&[(vec![1, 2], vec![3, 4]), (vec![1], vec![5])], 1, &Default::default());
         // T = 4: row 0 predicts tokens 1..4, targets are tokens 2 and 3 -> columns 1, 2
         assert_eq!(m.into_data().to_vec::<f32>().unwrap(), vec![0., 1., 1., 1., 0., 0.]);
         assert_eq!(n, 3);

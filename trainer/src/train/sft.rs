@@ -33,7 +33,7 @@ pub fn sft_step<AB: AutodiffBackend>(
             )
         })
         .collect();
-    let (tokens, mask, n_tok) = sft_batch::<AB>(&rows, device);
+    let (tokens, mask, n_tok) = sft_batch::<AB>(&rows, plan.file.decode_policy().length_multiple(), device);
     let b = rows.len();
     let logprobs = score_logprobs(&model, tokens, &vec![0; b], 1.0, 64);
     let loss = sft_loss(logprobs, mask, n_tok);
