@@ -55,6 +55,24 @@ fn config_errors_name_the_key() {
             "expected {key}/{what} in: {e}"
         );
     }
+    // device lists: no duplicates, no CPU/GPU mix, not empty; workers per device >= 1
+    for (set, what) in [
+        ("device=[\"cuda:0\", \"cuda:0\"]", "listed twice"),
+        ("device=[\"cpu\", \"cuda:0\"]", "cannot be mixed"),
+        ("device=[]", "empty"),
+        ("device=[\"tpu:0\"]", "cuda:N"),
+        ("workers_per_device=0", ">= 1"),
+    ] {
+        let e = RunFile::parse(&good, "x", &[set.into()]).unwrap_err().to_string();
+        let key = if set.starts_with("device") {
+            "device"
+        } else {
+            "workers_per_device"
+        };
+        assert!(e.contains(key) && e.contains(what), "{set}: {e}");
+    }
+    let two = RunFile::parse(&good, "x", &["device=[\"cuda:0\", \"cuda:1\"]".into()]).unwrap();
+    assert_eq!(two.device.specs().unwrap().len(), 2);
     // the decode policy follows the device unless forced
     use entrl::rollout::{SamplerPlace, Shapes};
     let on = |sets: &[&str]| {

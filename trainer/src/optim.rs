@@ -93,7 +93,45 @@ impl<B: Backend> GradAccum<B> {
     }
 }
 
+/// Every float parameter's id, element count and device (in parameter order).
+struct ParamShapes<'a, B: Backend> {
+    into: &'a mut Vec<(ParamId, usize, B::Device)>,
+}
+
+impl<AB: AutodiffBackend> ModuleVisitor<AB> for ParamShapes<'_, AB::InnerBackend> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
+        let t = param.val();
+        self.into.push((param.id, t.shape().num_elements(), t.inner().device()));
+    }
+}
+
+impl<B: Backend> GradAccum<B> {
+    /// Sums each parameter's gradient over the workers of a burn-collective group (burn's own
+    /// engine: a local server thread, any backend). Every worker calls this with the same model
+    /// layout; parameters are reduced in id order, and one a worker has no gradient for (it ran
+    /// no micro-batch) counts as zeros.
+    pub fn all_reduce<AB: AutodiffBackend<InnerBackend = B>, M: AutodiffModule<AB>>(
+        mut self,
+        model: &M,
+        peer: u32,
+    ) -> Self {
+        use burn::collective::{PeerId, ReduceOperation, all_reduce};
+        let mut params = Vec::new();
+        model.visit(&mut ParamShapes::<B> { into: &mut params });
+        params.sort_by_key(|(id, _, _)| id.val());
+        for (id, n, device) in params {
+            let g = self.grads.remove(&id).unwrap_or_else(|| Tensor::zeros([n], &device));
+            let sum = all_reduce::<B>(PeerId::from(peer), g.into_primitive().tensor(), ReduceOperation::Sum)
+                .unwrap_or_else(|e| panic!("all-reduce of gradients failed: {e:?}"));
+            self.grads
+                .insert(id, Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(sum)));
+        }
+        self
+    }
+}
+
 /// AdamW state: step count and the two moments per parameter.
+#[derive(Clone)]
 pub struct AdamW<B: Backend> {
     /// Hyper-parameters.
     pub cfg: AdamWConfig,
@@ -145,6 +183,20 @@ impl<AB: AutodiffBackend> ModuleMapper<AB> for Update<'_, AB::InnerBackend> {
 }
 
 impl<B: Backend> AdamW<B> {
+    /// A copy with the moments on `device` (a data-parallel worker's own state).
+    pub fn to_device(&self, device: &B::Device) -> Self {
+        let moments = self
+            .moments
+            .iter()
+            .map(|(id, (m, v))| (*id, (m.clone().to_device(device), v.clone().to_device(device))))
+            .collect();
+        Self {
+            cfg: self.cfg.clone(),
+            step: self.step,
+            moments,
+        }
+    }
+
     /// Fresh optimizer.
     pub fn new(cfg: AdamWConfig) -> Self {
         Self {

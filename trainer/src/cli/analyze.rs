@@ -51,7 +51,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{}: no [sia] section", config.display()))?;
     let dir = super::model_dir(&run, checkpoint.as_deref())?;
     let out = out.unwrap_or_else(|| run.output_dir.join("sia"));
-    let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
+    let spec: DeviceSpec = run.device.primary().map_err(anyhow::Error::msg)?;
     let traces = entrl::with_backend!(spec, |B, device| traces::<B>(&run, &section, &dir, &device))?;
     let rep = report::build(
         traces,

@@ -34,7 +34,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     };
     let targets = resolve_targets(&paths)?;
     let out = a.out.clone().unwrap_or_else(|| run.output_dir.join("eval"));
-    let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
+    let spec: DeviceSpec = run.device.primary().map_err(anyhow::Error::msg)?;
     let reports = entrl::with_backend!(spec, |B, device| eval_job::<B>(&run, &targets, &out, &device))?;
     // training curves of every run directory given
     for p in &paths {

@@ -66,7 +66,7 @@ fn go(c: &Common, sentinel_file: Option<&Path>) -> anyhow::Result<()> {
     let loaded = sentinel_file.map(SentinelFile::load).transpose()?;
     let dir = super::model_dir(&run, c.checkpoint.as_deref())?;
     let out = c.out.clone().unwrap_or_else(|| run.output_dir.join("sentinel"));
-    let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
+    let spec: DeviceSpec = run.device.primary().map_err(anyhow::Error::msg)?;
     let domains = entrl::with_backend!(spec, |B, device| answer::<B>(&run, &section, &dir, &device))?;
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("answers.json"), serde_json::to_string(&domains)?)?;

@@ -22,7 +22,7 @@ pub struct SweepArgs {
 }
 
 fn train_arm(run: RunFile, resume: bool) -> anyhow::Result<()> {
-    let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
+    let spec: DeviceSpec = run.device.primary().map_err(anyhow::Error::msg)?;
     entrl::with_train_backend!(spec, |B, device| entrl::train::train::<B>(
         run.clone(),
         resume,
@@ -73,7 +73,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
                 .filter(|a| entrl::sweep::arm_state(&a.dir) == entrl::sweep::ArmState::Done)
             {
                 if !arm.dir.join("eval/report.json").exists() {
-                    let spec: DeviceSpec = arm.run.device.parse().map_err(anyhow::Error::msg)?;
+                    let spec: DeviceSpec = arm.run.device.primary().map_err(anyhow::Error::msg)?;
                     let targets = resolve_targets(&[arm.dir.join("final")])?;
                     let out = arm.dir.join("eval");
                     entrl::with_backend!(spec, |B, device| eval_job::<B>(&arm.run, &targets, &out, &device))?;

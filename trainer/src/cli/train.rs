@@ -35,12 +35,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         _ => bail!("give a config file or --resume RUN_DIR"),
     };
-    let spec: DeviceSpec = run.device.parse().map_err(anyhow::Error::msg)?;
-    let s = entrl::with_train_backend!(spec, |B, device| entrl::train::train::<B>(
+    let specs: Vec<DeviceSpec> = run.device.specs().map_err(anyhow::Error::msg)?;
+    let per = run.workers_per_device;
+    let s = entrl::with_train_workers!(&specs, per, |B, workers| entrl::train::train_on::<B>(
         run,
         resume,
         a.overwrite,
-        &device
+        &workers
     ))?;
     let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
     println!(

@@ -18,9 +18,13 @@ pub struct RunFile {
     /// Seeds model init, data order and sampling.
     #[serde(default)]
     pub seed: u64,
-    /// `cpu` or `cuda:N`.
-    #[serde(default = "d_device")]
-    pub device: String,
+    /// `cpu` or `cuda:N`, or a list of GPUs for data-parallel training (`["cuda:0", "cuda:1"]`).
+    #[serde(default)]
+    pub device: crate::backend::DeviceField,
+    /// Data-parallel workers on each listed device (2 on one device: a CPU test of the parallel
+    /// path, or a one-GPU smoke test). Workers split each update's micro-batches.
+    #[serde(default = "d_workers")]
+    pub workers_per_device: usize,
     /// Abort after this many consecutive optimizer steps (SFT or RL) with a NaN/infinite loss or
     /// gradient; each such step is skipped.
     #[serde(default = "d_max_nonfinite")]
@@ -92,8 +96,8 @@ fn d_max_nonfinite() -> usize {
     5
 }
 
-fn d_device() -> String {
-    "cpu".into()
+fn d_workers() -> usize {
+    1
 }
 fn d_rewards() -> Vec<RewardEntry> {
     vec![RewardEntry {
@@ -422,9 +426,8 @@ fn at_least(key: &str, v: usize, lo: usize) -> Result<(), String> {
 impl RunFile {
     /// Range checks, each naming its key.
     pub fn validate(&self) -> Result<(), String> {
-        self.device
-            .parse::<crate::backend::DeviceSpec>()
-            .map_err(|m| format!("key 'device': {m}"))?;
+        self.device.specs().map_err(|m| format!("key 'device': {m}"))?;
+        at_least("workers_per_device", self.workers_per_device, 1)?;
         self.check_device_sampler()?;
         match (&self.model.path, &self.model.config) {
             (Some(_), Some(_)) => return Err("keys 'model.path' and 'model.config' exclude each other".into()),
@@ -514,7 +517,7 @@ impl RunFile {
 impl RunFile {
     /// The decode policy on this run's device.
     pub fn decode_policy(&self) -> crate::rollout::DecodePolicy {
-        let device = self.device.parse().unwrap_or(crate::backend::DeviceSpec::Cpu);
+        let device = self.device.primary().unwrap_or(crate::backend::DeviceSpec::Cpu);
         self.decode.resolve(device)
     }
 

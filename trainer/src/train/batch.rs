@@ -8,6 +8,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 /// Prompt+completion rows ready for [`crate::scoring::score_tokens`].
+#[derive(Clone)]
 pub struct RlBatch<B: Backend> {
     /// `[N, Lp + Lc]` token ids.
     pub tokens: Tensor<B, 2, Int>,
@@ -24,6 +25,17 @@ pub struct RlBatch<B: Backend> {
     /// Row i continues prompt `prompt_of_row[i]`: consecutive rows with equal prompts (a group's
     /// G samples) share an id, so scoring runs each prompt once.
     pub prompt_of_row: Vec<usize>,
+}
+
+impl<B: Backend> RlBatch<B> {
+    /// The same batch on `device`.
+    pub fn to_device(&self, device: &B::Device) -> Self {
+        Self {
+            tokens: self.tokens.clone().to_device(device),
+            mask: self.mask.clone().to_device(device),
+            ..self.clone()
+        }
+    }
 }
 
 /// Builds the RL layout. `keep[i] = false` zeroes row i's mask (e.g. a truncated completion).

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod groups;
 pub mod metrics;
+pub mod parallel;
 pub mod progress;
 pub mod rl;
 pub mod run;
@@ -45,7 +46,19 @@ pub fn train<AB: AutodiffBackend>(
     overwrite: bool,
     device: &AB::Device,
 ) -> anyhow::Result<RunSummary> {
-    let mut trainer = Trainer::<AB>::open(run, resume, overwrite, device)?;
+    let workers = vec![device.clone(); run.workers_per_device];
+    train_on::<AB>(run, resume, overwrite, &workers)
+}
+
+/// [`train`] with the RL updates data-parallel over `workers` (one device per worker; the model,
+/// rollouts and SFT steps on the first).
+pub fn train_on<AB: AutodiffBackend>(
+    run: RunFile,
+    resume: bool,
+    overwrite: bool,
+    workers: &[AB::Device],
+) -> anyhow::Result<RunSummary> {
+    let mut trainer = Trainer::<AB>::open(run, resume, overwrite, &workers[0])?.with_workers(workers.to_vec());
     while trainer.advance()? {}
     trainer.finish()
 }

@@ -15,7 +15,8 @@ use super::StepOutcome;
 use super::batch::rl_batch;
 use super::groups::{Sampled, sample_groups};
 use super::metrics::{rollout_metrics, update_metrics};
-use super::update::{UpdateConfig, policy_update};
+use super::parallel::update_on_workers;
+use super::update::UpdateConfig;
 use crate::checkpoint::TrainerState;
 use crate::model::Transformer;
 use crate::objectives::{AdvantageSource, EntropyLoss, advantages};
@@ -41,8 +42,9 @@ pub fn rl_step<AB: AutodiffBackend>(
     model: Transformer<AB>,
     opt: &mut AdamW<AB::InnerBackend>,
     state: &TrainerState,
-    device: &AB::Device,
+    workers: &[AB::Device],
 ) -> Result<StepOutcome<AB>, Box<StepFailure<AB>>> {
+    let device = &workers[0];
     let (phase_step, global_step, cursor) = (state.phase_step, state.global_step, state.data_cursor);
     let t0 = Instant::now();
     let mut sampled = match sample_groups(plan, &model.valid(), global_step, cursor) {
@@ -87,13 +89,14 @@ pub fn rl_step<AB: AutodiffBackend>(
             plan.file.decode_policy().length_multiple(),
             device,
         );
-        let (model, u) = policy_update(
+        let (model, u) = update_on_workers(
             outcome.model,
             opt,
             &batch,
             &adv,
             reference,
             &update_config(plan, lr, state),
+            workers,
         );
         outcome.model = model;
         outcome.entropy_coef = plan.file.entropy.adaptive.map(|_| -u.entropy_coef);

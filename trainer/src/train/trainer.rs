@@ -44,6 +44,8 @@ pub struct Trainer<AB: AutodiffBackend> {
     samples: MetricsLog,
     progress: Progress,
     device: AB::Device,
+    /// One device per data-parallel worker of the RL update (the first is `device`).
+    workers: Vec<AB::Device>,
     skipped: u64,
     started: Instant,
 }
@@ -52,6 +54,14 @@ pub struct Trainer<AB: AutodiffBackend> {
 type Start<AB> = (Transformer<AB>, TrainerState, Option<(u64, PathBuf)>);
 
 impl<AB: AutodiffBackend> Trainer<AB> {
+    /// Runs the RL updates data-parallel over `workers` (one device per worker; the model stays
+    /// on the first).
+    pub fn with_workers(mut self, workers: Vec<AB::Device>) -> Self {
+        assert!(!workers.is_empty(), "at least one worker");
+        self.workers = workers;
+        self
+    }
+
     /// Sets up the run in `run.output_dir`: a fresh start (refusing an existing run unless
     /// `overwrite`), or the latest checkpoint when `resume`. Every input is read and checked before
     /// the run directory is touched.
@@ -91,6 +101,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             samples.open_fresh()?;
         }
         let reference = reference::<AB>(&plan, device)?;
+        let workers = run.workers_per_device;
         let log = &run.logging;
         let total = plan.sft.steps + plan.rl.steps;
         let progress = Progress::new(total, state.global_step, log.logging_steps, log.show_completion);
@@ -105,6 +116,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             samples,
             progress,
             device: device.clone(),
+            workers: vec![device.clone(); workers],
             skipped: 0,
             started,
         })
@@ -296,7 +308,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
                 model,
                 &mut self.opt,
                 s,
-                &self.device,
+                &self.workers,
             ),
         }
     }

@@ -212,12 +212,41 @@ fn cov_terms<AB: AutodiffBackend>(
 /// (when β > 0) is the frozen policy of the KL term. A non-finite loss or gradient skips the step
 /// (and the remaining iterations) and reports `finite = false`.
 pub fn policy_update<AB: AutodiffBackend>(
+    model: Transformer<AB>,
+    opt: &mut AdamW<AB::InnerBackend>,
+    batch: &RlBatch<AB::InnerBackend>,
+    advantages: &[f64],
+    reference: Option<&Transformer<AB::InnerBackend>>,
+    cfg: &UpdateConfig,
+) -> (Transformer<AB>, UpdateStats) {
+    policy_update_on(model, opt, batch, advantages, reference, cfg, Peer::ALONE)
+}
+
+/// One worker of a data-parallel update ([`super::parallel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// This worker's index.
+    pub id: usize,
+    /// Workers in the group.
+    pub count: usize,
+}
+
+impl Peer {
+    /// A single worker: no collective.
+    pub const ALONE: Peer = Peer { id: 0, count: 1 };
+}
+
+/// [`policy_update`] as worker `peer`: micro-batch i runs on worker i mod count; before each
+/// optimizer step the gradients and the measurements are summed over the workers (burn's
+/// collective all-reduce), so every worker takes the same step and reports the same statistics.
+pub fn policy_update_on<AB: AutodiffBackend>(
     mut model: Transformer<AB>,
     opt: &mut AdamW<AB::InnerBackend>,
     batch: &RlBatch<AB::InnerBackend>,
     advantages: &[f64],
     reference: Option<&Transformer<AB::InnerBackend>>,
     cfg: &UpdateConfig,
+    peer: Peer,
 ) -> (Transformer<AB>, UpdateStats) {
     let n = advantages.len();
     let device = batch.mask.device();
@@ -252,10 +281,20 @@ pub fn policy_update<AB: AutodiffBackend>(
         ..Default::default()
     };
     let mut cfg = cfg.clone();
+    let parallel = peer.count > 1;
     for _ in 0..cfg.num_iterations {
         let entropy_before = total.entropy_sum;
         let mut acc = GradAccum::default();
-        for start in (0..n).step_by(micro) {
+        // one worker sums straight into the totals (as before); several sum per iteration first
+        let mut mine = UpdateStats {
+            finite: true,
+            ..Default::default()
+        };
+        let sink = if parallel { &mut mine } else { &mut total };
+        for (i, start) in (0..n).step_by(micro).enumerate() {
+            if i % peer.count != peer.id {
+                continue;
+            }
             let rows = start..start + micro.min(n - start);
             let m = micro_batch_loss(
                 &model,
@@ -267,18 +306,22 @@ pub fn policy_update<AB: AutodiffBackend>(
                 &cfg,
                 &norm,
             );
-            total.entropy_sum += m.stats.entropy_sum;
-            total.cov_selected += m.stats.cov_selected;
-            total.kept_tokens += m.stats.kept_tokens;
+            sink.entropy_sum += m.stats.entropy_sum;
+            sink.cov_selected += m.stats.cov_selected;
+            sink.kept_tokens += m.stats.kept_tokens;
             if !m.stats.finite {
-                total.finite = false;
+                sink.finite = false;
                 break;
             }
-            total.loss_sum += m.stats.loss_sum;
-            total.kl_sum += m.stats.kl_sum;
-            total.clipped_low += m.stats.clipped_low;
-            total.clipped_high += m.stats.clipped_high;
+            sink.loss_sum += m.stats.loss_sum;
+            sink.kl_sum += m.stats.kl_sum;
+            sink.clipped_low += m.stats.clipped_low;
+            sink.clipped_high += m.stats.clipped_high;
             acc.add(&model, &m.loss.backward());
+        }
+        if parallel {
+            acc = acc.all_reduce(&model, peer.id as u32);
+            total.add_reduced::<AB::InnerBackend>(mine, peer, &device);
         }
         total.grad_norm = acc.global_norm();
         if !total.finite || !total.grad_norm.is_finite() {
@@ -294,4 +337,42 @@ pub fn policy_update<AB: AutodiffBackend>(
         }
     }
     (model, total)
+}
+
+impl UpdateStats {
+    /// Adds this worker's sums of one iteration, summed over all workers first (one all-reduce of
+    /// the measurements; a non-finite micro-batch on any worker makes the step non-finite).
+    fn add_reduced<B: burn::tensor::backend::Backend>(&mut self, mine: UpdateStats, peer: Peer, device: &B::Device) {
+        use burn::collective::{PeerId, ReduceOperation, all_reduce};
+        let local = [
+            mine.entropy_sum,
+            mine.cov_selected,
+            mine.kept_tokens,
+            mine.loss_sum,
+            mine.kl_sum,
+            mine.clipped_low,
+            mine.clipped_high,
+            f64::from(u8::from(!mine.finite)),
+        ];
+        let t = Tensor::<B, 1>::from_data(TensorData::new(local.map(|x| x as f32).to_vec(), [local.len()]), device);
+        let sum = all_reduce::<B>(
+            PeerId::from(peer.id as u32),
+            t.into_primitive().tensor(),
+            ReduceOperation::Sum,
+        )
+        .unwrap_or_else(|e| panic!("all-reduce of update statistics failed: {e:?}"));
+        let s = Tensor::<B, 1>::from_primitive(burn::tensor::TensorPrimitive::Float(sum))
+            .into_data()
+            .convert::<f64>()
+            .to_vec::<f64>()
+            .expect("f64");
+        self.entropy_sum += s[0];
+        self.cov_selected += s[1];
+        self.kept_tokens += s[2];
+        self.loss_sum += s[3];
+        self.kl_sum += s[4];
+        self.clipped_low += s[5];
+        self.clipped_high += s[6];
+        self.finite &= s[7] == 0.0;
+    }
 }
