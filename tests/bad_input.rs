@@ -62,13 +62,10 @@ fn config_errors_name_the_key() {
         ("device=[]", "empty"),
         ("device=[\"tpu:0\"]", "cuda:N"),
         ("workers_per_device=0", ">= 1"),
+        ("precision=\"fp8\"", "unknown variant"),
     ] {
         let e = RunFile::parse(&good, "x", &[set.into()]).unwrap_err().to_string();
-        let key = if set.starts_with("device") {
-            "device"
-        } else {
-            "workers_per_device"
-        };
+        let key = set.split('=').next().unwrap();
         assert!(e.contains(key) && e.contains(what), "{set}: {e}");
     }
     let two = RunFile::parse(&good, "x", &["device=[\"cuda:0\", \"cuda:1\"]".into()]).unwrap();

@@ -25,6 +25,11 @@ pub struct RunFile {
     /// path, or a one-GPU smoke test). Workers split each update's micro-batches.
     #[serde(default = "d_workers")]
     pub workers_per_device: usize,
+    /// Compute dtype of the gradient passes (SFT steps, RL updates): `"f32"` (the reference) or
+    /// `"bf16"` (matmuls and activations in bf16, master weights, gradients and AdamW state in f32;
+    /// norms and softmaxes in f32). Rollouts, evaluation and the reference model stay f32.
+    #[serde(default)]
+    pub precision: crate::model::transformer::Precision,
     /// Abort after this many consecutive optimizer steps (SFT or RL) with a NaN/infinite loss or
     /// gradient; each such step is skipped.
     #[serde(default = "d_max_nonfinite")]

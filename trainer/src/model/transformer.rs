@@ -8,26 +8,70 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{DType, FloatDType, Int, Tensor, TensorData};
 
 use super::cache::KvCache;
 use super::config::ModelConfig;
 
+/// The dtype the forward computes in: f32 (the reference), or bf16 with f32 master weights (burn
+/// 0.21 has no autocast: the weights are cast where they are used, a differentiable cast whose
+/// backward returns f32 gradients; norms, softmaxes and the log-softmax stay in f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    F32,
+    /// Matmuls and activations in bf16.
+    Bf16,
+}
+
+/// `t` in the dtype of `like` (no-op when they agree: the f32 path runs no cast).
+fn as_dtype_of<B: Backend, const D: usize, const E: usize>(t: Tensor<B, D>, like: &Tensor<B, E>) -> Tensor<B, D> {
+    let want = like.dtype();
+    if t.dtype() == want {
+        return t;
+    }
+    t.cast(match want {
+        DType::BF16 => FloatDType::BF16,
+        DType::F16 => FloatDType::F16,
+        DType::F64 => FloatDType::F64,
+        _ => FloatDType::F32,
+    })
+}
+
+/// `t` in f32 (no-op when it is).
+fn to_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
+    if t.dtype() == DType::F32 {
+        t
+    } else {
+        t.cast(FloatDType::F32)
+    }
+}
+
 /// `x [.., in] · Wᵀ` for an HF-layout weight `[out, in]`, plus optional bias.
 fn linear<B: Backend>(x: Tensor<B, 3>, w: &Param<Tensor<B, 2>>, b: Option<&Param<Tensor<B, 1>>>) -> Tensor<B, 3> {
     let [bsz, t, d_in] = x.dims();
-    let w = w.val();
+    let w = as_dtype_of(w.val(), &x);
     let d_out = w.dims()[0];
     let y = super::skinny::matmul_nt(x.reshape([bsz * t, d_in]), w);
     let y = match b {
-        Some(b) => y + b.val().unsqueeze::<2>(),
+        Some(b) => {
+            let b = as_dtype_of(b.val(), &y);
+            y + b.unsqueeze::<2>()
+        }
         None => y,
     };
     y.reshape([bsz, t, d_out])
 }
 
-/// RMSNorm over the last dim, weight `[D]` (HF computes it in f32, as we do).
+/// RMSNorm over the last dim, weight `[D]` (HF computes it in f32, as we do; the result returns
+/// to the input's dtype).
 fn rms_norm<B: Backend>(x: Tensor<B, 3>, w: &Param<Tensor<B, 1>>, eps: f64) -> Tensor<B, 3> {
+    if x.dtype() != DType::F32 {
+        let y = rms_norm(to_f32(x.clone()), w, eps);
+        return as_dtype_of(y, &x);
+    }
     let rms = (x.clone().square().mean_dim(2) + eps).sqrt(); // [B, T, 1]
     (x / rms) * w.val().unsqueeze::<3>()
 }
@@ -116,10 +160,11 @@ impl<B: Backend> Rope<B> {
     /// HF "rotate-half" rotation of `x [B, heads, T, E]`: pairs (i, i + E/2) rotate together.
     fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let half = x.dims()[3] / 2;
+        let (cos, sin) = (as_dtype_of(self.cos.clone(), &x), as_dtype_of(self.sin.clone(), &x));
         let x1 = x.clone().narrow(3, 0, half);
         let x2 = x.narrow(3, half, half);
-        let out1 = x1.clone() * self.cos.clone() - x2.clone() * self.sin.clone();
-        let out2 = x2 * self.cos.clone() + x1 * self.sin.clone();
+        let out1 = x1.clone() * cos.clone() - x2.clone() * sin.clone();
+        let out2 = x2 * cos + x1 * sin;
         Tensor::cat(vec![out1, out2], 3)
     }
 }
@@ -218,8 +263,9 @@ impl<B: Backend> Block<B> {
         // into the query axis. q [B, H, T, E] -> [B, K, R·T, E] (head h = kv·R + r, row r·T + t).
         let q = q.reshape([bsz, nkv, rep * t, hd]);
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt()); // [B, K, R·T, S]
-        let scores = scores + bias.clone().repeat_dim(2, rep);
-        let probs = softmax(scores, 3);
+        // the softmax in f32 (a no-op cast on the f32 path), the probabilities back to q's dtype
+        let scores = to_f32(scores) + bias.clone().repeat_dim(2, rep);
+        let probs = as_dtype_of(softmax(scores, 3), &v);
         let mass = probe.map(|keys| attention_mass(probs.clone(), keys, nh, t));
         let ctx = probs.matmul(v); // [B, K, R·T, E]
         let ctx = ctx.reshape([bsz, nh, t, hd]).swap_dims(1, 2).reshape([bsz, t, nh * hd]);
@@ -242,7 +288,7 @@ impl<B: Backend> Block<B> {
 /// `[B, T]`, the share of each query's attention that lands on the masked-in keys.
 fn attention_mass<B: Backend>(probs: Tensor<B, 4>, keys: &Tensor<B, 4>, heads: usize, t: usize) -> Tensor<B, 2> {
     let [bsz, _, _, s] = probs.dims();
-    let per_head = probs.reshape([bsz, heads, t, s]) * keys.clone(); // [B, H, T, S]
+    let per_head = to_f32(probs).reshape([bsz, heads, t, s]) * keys.clone(); // [B, H, T, S]
     per_head.sum_dim(3).mean_dim(1).reshape([bsz, t])
 }
 
@@ -260,6 +306,9 @@ pub struct Transformer<B: Backend> {
     /// Hyper-parameters (not trainable, not persisted as a tensor).
     #[module(skip)]
     pub config: ModelConfig,
+    /// The forward's compute dtype (parameters stay f32).
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 impl<B: Backend> Transformer<B> {
@@ -326,10 +375,21 @@ impl<B: Backend> Transformer<B> {
     /// Token embeddings `[B, T, D]` of `tokens [B, T]`.
     pub(crate) fn embed(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let [bsz, t] = tokens.dims();
-        self.embed_tokens
-            .val()
-            .select(0, tokens.reshape([bsz * t]))
-            .reshape([bsz, t, self.config().hidden_size])
+        let x =
+            self.embed_tokens
+                .val()
+                .select(0, tokens.reshape([bsz * t]))
+                .reshape([bsz, t, self.config().hidden_size]);
+        match self.precision {
+            Precision::F32 => x,
+            Precision::Bf16 => x.cast(FloatDType::BF16),
+        }
+    }
+
+    /// The same model computing in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
     }
 
     /// The last RMSNorm.
@@ -345,12 +405,13 @@ impl<B: Backend> Transformer<B> {
         }
     }
 
-    /// Logits `[B, T, V]` from hidden states `[B, T, D]`.
+    /// Logits `[B, T, V]` from hidden states `[B, T, D]`, always f32 (the head's matmul runs in
+    /// the hidden states' dtype).
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         let [bsz, t, d] = hidden.dims();
-        let w = self.head_weight(); // [V, D]
+        let w = as_dtype_of(self.head_weight(), &hidden); // [V, D]
         let v = w.dims()[0];
-        super::skinny::matmul_nt(hidden.reshape([bsz * t, d]), w).reshape([bsz, t, v])
+        to_f32(super::skinny::matmul_nt(hidden.reshape([bsz * t, d]), w).reshape([bsz, t, v]))
     }
 
     /// Plain full-sequence forward (no padding, positions 0..T): logits `[B, T, V]`.

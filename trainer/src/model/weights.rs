@@ -232,6 +232,7 @@ pub fn build_model<B: Backend>(
         norm: get1(&mut w, "model.norm.weight")?,
         lm_head,
         config: cfg.clone(),
+        precision: super::transformer::Precision::F32,
     };
     let harmless = |n: &str| n.ends_with("rotary_emb.inv_freq") || (n == "lm_head.weight" && cfg.tie_word_embeddings);
     match w.keys().find(|n| !harmless(n)) {

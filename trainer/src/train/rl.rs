@@ -19,6 +19,7 @@ use super::parallel::update_on_workers;
 use super::update::UpdateConfig;
 use crate::checkpoint::TrainerState;
 use crate::model::Transformer;
+use crate::model::transformer::Precision;
 use crate::objectives::{AdvantageSource, EntropyLoss, advantages};
 use crate::optim::AdamW;
 use crate::plan::RunPlan;
@@ -90,7 +91,7 @@ pub fn rl_step<AB: AutodiffBackend>(
             device,
         );
         let (model, u) = update_on_workers(
-            outcome.model,
+            outcome.model.with_precision(plan.file.precision),
             opt,
             &batch,
             &adv,
@@ -98,7 +99,7 @@ pub fn rl_step<AB: AutodiffBackend>(
             &update_config(plan, lr, state),
             workers,
         );
-        outcome.model = model;
+        outcome.model = model.with_precision(Precision::F32);
         outcome.entropy_coef = plan.file.entropy.adaptive.map(|_| -u.entropy_coef);
         outcome.finite = u.finite;
         update_metrics(&mut m, &u, batch.tokens_in_loss, &plan.file);

@@ -1,5 +1,6 @@
 //! One supervised warm-up step: cross-entropy on worked solutions.
 
+use crate::model::transformer::Precision;
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use serde_json::{Map, json};
@@ -35,7 +36,15 @@ pub fn sft_step<AB: AutodiffBackend>(
         .collect();
     let (tokens, mask, n_tok) = sft_batch::<AB>(&rows, plan.file.decode_policy().length_multiple(), device);
     let b = rows.len();
-    let logprobs = score_logprobs(&model, tokens, &vec![0; b], 1.0, 64);
+    let low; // the same parameters, computing in `precision` (f32: the model itself)
+    let policy = match plan.file.precision {
+        Precision::F32 => &model,
+        p => {
+            low = model.clone().with_precision(p);
+            &low
+        }
+    };
+    let logprobs = score_logprobs(policy, tokens, &vec![0; b], 1.0, 64);
     let loss = sft_loss(logprobs, mask, n_tok);
     let loss_v = loss.clone().into_scalar().elem::<f64>();
     let lr = plan.sft.lr_at(phase_step);
