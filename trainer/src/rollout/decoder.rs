@@ -30,7 +30,7 @@ use rayon::prelude::*;
 
 use super::completion::{Completion, FinishReason, ForkPoint, RolloutConfig};
 use super::device_step::DeviceStep;
-use super::sampler::{RowStats, StepStats, TokenStep, apply_repetition_penalty, choose, row_rng};
+use super::sampler::{RowStats, StepStats, TokenStep, apply_repetition_penalty, choose, row_rng, splitmix64};
 use super::stepper::{StepOut, Stepper, samples_on_device};
 use crate::model::Transformer;
 
@@ -392,12 +392,4 @@ pub fn path_rng(seed: u64, prompt: usize, sample: usize, forks: &[ForkPoint]) ->
     let mut r = ChaCha8Rng::seed_from_u64(mix);
     r.set_stream(((prompt as u64) << 32) | sample as u64);
     r
-}
-
-/// SplitMix64's finaliser: a bijective scramble of 64 bits.
-pub(crate) fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -19,8 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData, Transaction, activation::softmax};
 
 use super::completion::ForkPoint;
-use super::decoder::splitmix64;
-use super::sampler::SamplingParams;
+use super::sampler::{SamplingParams, splitmix64};
 
 /// 31 low bits.
 const MASK31: u32 = 0x7FFF_FFFF;

@@ -1,4 +1,4 @@
-//! The model side of the decode loop ([`super::decoder`]): the cache and its row slots, the
+//! The model side of the decode loop (`decoder.rs`): the cache and its row slots, the
 //! prefill, one forward per step, and what each step leaves for the rows to read — host logits,
 //! or the device sampler's ids and statistics.
 //!
