@@ -179,6 +179,8 @@ pub struct RunPlan {
     pub eval: EvalPlan,
     /// Rollout sampling (`[rl]`).
     pub rollout: Sampling,
+    /// The decode loop's layout and the training batches' length multiple on the run's device.
+    pub decode: crate::rollout::DecodePolicy,
     /// What the RL phase optimises (`entropy.objective`).
     pub objective: Objective,
     /// The policy-gradient loss (`[rl]`, `entropy.cov_control`).
@@ -205,6 +207,7 @@ impl RunPlan {
         let eval = EvalPlan::resolve(&file)?;
         let (r, s) = (&file.rl, &file.sft);
         Ok(Self {
+            decode: file.decode_policy(),
             rollout: Sampling {
                 temperature: r.temperature,
                 top_p: r.top_p,

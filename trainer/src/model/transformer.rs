@@ -32,12 +32,7 @@ fn as_dtype_of<B: Backend, const D: usize, const E: usize>(t: Tensor<B, D>, like
     if t.dtype() == want {
         return t;
     }
-    t.cast(match want {
-        DType::BF16 => FloatDType::BF16,
-        DType::F16 => FloatDType::F16,
-        DType::F64 => FloatDType::F64,
-        _ => FloatDType::F32,
-    })
+    t.cast(FloatDType::from(want))
 }
 
 /// `t` in f32 (no-op when it is).

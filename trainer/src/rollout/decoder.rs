@@ -139,6 +139,16 @@ fn root_rows(prompts: usize, cfg: &RolloutConfig) -> Vec<Row> {
         .collect()
 }
 
+impl NextBatch {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            rows: Vec::with_capacity(n),
+            source: Vec::with_capacity(n),
+            tokens: Vec::with_capacity(n),
+        }
+    }
+}
+
 /// Decodes `cfg.group_size` rows per prompt under `hooks`.
 pub fn decode<B: Backend>(
     model: &Transformer<B>,
@@ -175,9 +185,8 @@ pub fn decode<B: Backend>(
         if rows.is_empty() {
             break;
         }
-        let pads: Vec<usize> = rows.iter().map(|r| dec.prompt_pad[r.out.prompt_index]).collect();
-        dec.assign_slots(&source, &pads);
         let live: Vec<&Completion> = rows.iter().map(|r| &r.out).collect();
+        dec.assign_slots(&source, &live);
         dec.forward(&live, &tokens, pos, probe, on_device);
         cost.forward_passes += 1;
         cost.decoded_tokens += rows.len();
@@ -206,11 +215,11 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         hooks: &mut dyn DecodeHooks,
         done: &mut Vec<Completion>,
     ) -> NextBatch {
-        let p = &self.cfg.sampling;
-        let plain_draws = !hooks.processes_logits() && p.repetition_penalty == 1.0;
         if let StepOut::Device(d) = &self.out {
             return self.advance_device(d, rows, pos, hooks, done);
         }
+        let p = &self.cfg.sampling;
+        let plain_draws = !hooks.processes_logits() && p.repetition_penalty == 1.0;
         let prepared: Vec<(StepStats, Option<(u32, ChaCha8Rng)>)> = rows
             .par_iter()
             .enumerate()
@@ -223,11 +232,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
                 (StepStats::of(logits, p), draw)
             })
             .collect();
-        let mut next = NextBatch {
-            rows: Vec::with_capacity(rows.len()),
-            source: Vec::with_capacity(rows.len()),
-            tokens: Vec::with_capacity(rows.len()),
-        };
+        let mut next = NextBatch::with_capacity(rows.len());
         for (b, (mut row, (stats, draw))) in rows.into_iter().zip(prepared).enumerate() {
             let logits = self.row_logits(b);
             let view = StepView {
@@ -273,11 +278,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         hooks: &mut dyn DecodeHooks,
         done: &mut Vec<Completion>,
     ) -> NextBatch {
-        let mut next = NextBatch {
-            rows: Vec::with_capacity(rows.len()),
-            source: Vec::with_capacity(rows.len()),
-            tokens: Vec::with_capacity(rows.len()),
-        };
+        let mut next = NextBatch::with_capacity(rows.len());
         for (b, mut row) in rows.into_iter().enumerate() {
             let s = self.slots[b];
             let stats = StepStats {

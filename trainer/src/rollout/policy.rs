@@ -30,8 +30,8 @@ pub enum SamplerPlace {
     #[default]
     Host,
     /// Gumbel-max with counter-based noise and f32 statistics on the device. Decoders whose hooks
-    /// read or rewrite logits (EM-INF, adaptive temperature, Entropy-Tree) and a repetition
-    /// penalty still read logits back.
+    /// read or rewrite logits (EM-INF, adaptive temperature, Entropy-Tree), a repetition penalty,
+    /// and a nucleus without top-k candidates still read logits back.
     Device,
 }
 

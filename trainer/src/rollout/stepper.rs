@@ -43,7 +43,7 @@ pub(super) struct Stepper<'m, 'p, B: Backend> {
     pub attention: Vec<f32>,
     pub vocab: usize,
     /// Left padding per prompt.
-    pub prompt_pad: Vec<usize>,
+    prompt_pad: Vec<usize>,
 }
 
 pub(super) fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
@@ -150,8 +150,8 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         }
     }
 
-    /// Maps the next batch onto cache rows: next row i continues old active row `source[i]`.
-    pub fn assign_slots(&mut self, source: &[usize], pads: &[usize]) {
+    /// Maps the next batch onto cache rows: next row `rows[i]` continues old active row `source[i]`.
+    pub fn assign_slots(&mut self, source: &[usize], rows: &[&Completion]) {
         match self.cfg.policy.shapes {
             Shapes::Shrink => {
                 let identity = source.len() == self.slots.len() && source.iter().enumerate().all(|(i, &s)| i == s);
@@ -159,7 +159,7 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
                     self.cache.select_rows(source);
                 }
                 self.slots = (0..source.len()).collect();
-                self.slot_pad = pads.to_vec();
+                self.slot_pad = rows.iter().map(|c| self.prompt_pad[c.prompt_index]).collect();
             }
             Shapes::Fixed => self.assign_fixed(source),
         }
@@ -269,10 +269,12 @@ fn select_rows<B: Backend>(x: Tensor<B, 2>, rows: &[usize]) -> Tensor<B, 2> {
     )
 }
 
-/// Whether this decode draws on the device: the policy asks for it, the hooks neither read nor
-/// rewrite logits, and no repetition penalty needs the context.
+/// Whether this decode draws on the device: the policy asks for it, the device sampler supports the
+/// sampling parameters, the hooks neither read nor rewrite logits, and no repetition penalty needs
+/// the context.
 pub(super) fn samples_on_device(cfg: &RolloutConfig, reads_logits: bool, processes_logits: bool) -> bool {
     cfg.policy.sampler == SamplerPlace::Device
+        && super::device_step::supports(&cfg.sampling).is_ok() // a nucleus needs top-k candidates
         && !reads_logits
         && !processes_logits
         && cfg.sampling.repetition_penalty == 1.0

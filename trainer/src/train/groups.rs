@@ -178,7 +178,7 @@ pub fn sample_groups<B: Backend>(
             eos_ids: plan.model.eos.clone(),
             seed: rollout_seed(plan.file.seed, global_step, s.rounds),
             first_prompt_index: 0,
-            policy: plan.file.decode_policy(),
+            policy: plan.decode,
         };
         let out = generate(policy, &prompts, &cfg);
         s.rounds += 1;

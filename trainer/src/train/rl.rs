@@ -83,13 +83,7 @@ pub fn rl_step<AB: AutodiffBackend>(
             .map(|c| !(c.finish_reason == FinishReason::Length && plan.file.rl.mask_truncated_completions))
             .collect();
         let tokens: Vec<&[u32]> = comps.iter().map(|c| c.tokens.as_slice()).collect();
-        let batch = rl_batch::<AB::InnerBackend>(
-            &prompts,
-            &tokens,
-            &keep,
-            plan.file.decode_policy().length_multiple(),
-            device,
-        );
+        let batch = rl_batch::<AB::InnerBackend>(&prompts, &tokens, &keep, plan.decode.length_multiple(), device);
         let (model, u) = update_on_workers(
             outcome.model.with_precision(plan.file.precision),
             opt,

@@ -34,7 +34,7 @@ pub fn sft_step<AB: AutodiffBackend>(
             )
         })
         .collect();
-    let (tokens, mask, n_tok) = sft_batch::<AB>(&rows, plan.file.decode_policy().length_multiple(), device);
+    let (tokens, mask, n_tok) = sft_batch::<AB>(&rows, plan.decode.length_multiple(), device);
     let b = rows.len();
     let low; // the same parameters, computing in `precision` (f32: the model itself)
     let policy = match plan.file.precision {
