@@ -68,6 +68,25 @@ fn eval_job_over_run_directory_is_resumable() {
                 "{f}"
             );
         }
+        // mixed outcomes, recounted from the samples' trajectory artifact
+        let step = r.header.step.unwrap();
+        let path = out
+            .join(format!("step-{step:06}/trajectories"))
+            .join(format!("eval-step-{step:06}-samples.safetensors"));
+        let (_, recs) = entrl::trajectories::read(&path).unwrap();
+        let mut per: std::collections::BTreeMap<u64, (usize, usize)> = Default::default();
+        for x in &recs {
+            let e = per.entry(x.prompt_index).or_default();
+            e.0 += 1;
+            e.1 += x.correct as usize;
+        }
+        let mixed = per.values().filter(|&&(n, c)| c > 0 && c < n).count() as f64 / per.len() as f64;
+        assert_eq!(per.len(), 20);
+        assert!(
+            (all.mixed_share - mixed).abs() < 1e-12,
+            "{} vs {mixed}",
+            all.mixed_share
+        );
     }
     assert!(out.join("report.md").exists() && out.join("report.json").exists());
     // a job killed before the last checkpoint finished: its report.json is missing

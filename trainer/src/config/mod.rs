@@ -5,6 +5,7 @@
 //! [`RunFile::validate`] checks ranges and names the key. `--set rl.beta=0.04` overrides edit the
 //! TOML document before it is deserialised, so they are checked exactly like the file.
 
+mod alarms;
 mod decode;
 mod entropy;
 mod schema;
@@ -14,6 +15,7 @@ mod source;
 
 use std::path::Path;
 
+pub use alarms::*;
 pub use decode::*;
 pub use entropy::*;
 pub use schema::*;

@@ -73,6 +73,9 @@ pub struct RunFile {
     /// The decode loop's layout on the device (fixed shapes and device sampling on a GPU).
     #[serde(default)]
     pub decode: super::decode::DecodeSection,
+    /// Per-step collapse checks of RL runs (warnings, optional early stop).
+    #[serde(default)]
+    pub alarms: super::alarms::AlarmsSection,
 }
 
 /// What a run shows while it trains (TRL's `logging_steps`, `log_completions`).
@@ -510,6 +513,7 @@ impl RunFile {
         range("eval.top_p", self.eval.top_p, 1e-9, 1.0)?;
         self.entropy.validate()?;
         self.decode.validate()?;
+        self.alarms.validate()?;
         if r.dynamic_sampling && !objective.dynamic_sampling {
             return Err(
                 "key 'rl.dynamic_sampling' judges verifier rewards: it needs 'entropy.objective' = \"reward\"".into(),

@@ -38,6 +38,12 @@ fn source_md(s: &SourceReport, out: &mut String) {
     let _ = writeln!(out, "| metric | % |\n|---|---:|");
     let _ = writeln!(out, "| greedy accuracy | {} |", pct(s.greedy_accuracy));
     let _ = writeln!(out, "| mean@{} | {} |", s.samples, pct(s.mean_at_n));
+    let _ = writeln!(
+        out,
+        "| problems with mixed outcomes (0 < correct < {}) | {} |",
+        s.samples,
+        pct(s.mixed_share)
+    );
     for (k, v) in &s.pass_at_k {
         let _ = writeln!(out, "| pass@{k} | {} |", pct(*v));
     }

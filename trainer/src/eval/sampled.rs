@@ -58,6 +58,10 @@ pub struct SourceReport {
     pub greedy_accuracy: f64,
     /// Mean accuracy of the samples (mean@N).
     pub mean_at_n: f64,
+    /// Share of problems with some but not all of their samples correct (0 < c < N): the problems
+    /// a group-relative update learns from; errors of uncertain reasoning show up here.
+    #[serde(default)]
+    pub mixed_share: f64,
     /// Unbiased pass@k, by k.
     pub pass_at_k: BTreeMap<usize, f64>,
     /// maj@k (expected majority-vote accuracy over random k-subsets), by k.
@@ -192,6 +196,10 @@ pub fn summarize(results: &[&ProblemResult], data_source: &str, ks: &[usize], be
         samples: n,
         greedy_accuracy: frac(&|r| f64::from(u8::from(r.greedy.correct))),
         mean_at_n: mean(all.iter().map(|r| f64::from(u8::from(r.correct)))).unwrap_or(0.0),
+        mixed_share: frac(&|r| {
+            let c = r.samples.iter().filter(|s| s.correct).count();
+            f64::from(u8::from(c > 0 && c < n))
+        }),
         pass_at_k: BTreeMap::new(),
         maj_at_k: BTreeMap::new(),
         majority_vote: frac(&|r| f64::from(u8::from(key_correct(r, &majority_vote(&r.keys))))),

@@ -71,6 +71,9 @@ pub fn rollout_metrics(run: &RunFile, sampled: &Sampled, comps: &[&Completion]) 
     }
     let correct = groups.iter().flat_map(|gr| gr.correct.iter()).filter(|&&c| c).count();
     m.insert("accuracy".into(), json!(correct as f64 / n));
+    let (pass1, passk) = pass_rates(&sampled.records);
+    m.insert("pass@1".into(), json!(pass1));
+    m.insert("pass@k".into(), json!(passk));
     // over every group judged this step, before dynamic sampling dropped some
     let g = run.rl.num_generations;
     m.insert(
@@ -108,6 +111,22 @@ pub fn rollout_metrics(run: &RunFile, sampled: &Sampled, comps: &[&Completion]) 
         .collect();
     m.insert("rollout/entropy_raw".into(), json!(summary(&raw_h).0));
     m
+}
+
+/// Over every completion sampled this step (kept or not), grouped by prompt: pass@1 (the mean
+/// correctness) and pass@k with k = the samples drawn per prompt (the unbiased estimator at k = n:
+/// the share of prompts with at least one correct sample).
+pub fn pass_rates(records: &[crate::record::Record]) -> (f64, f64) {
+    let mut per_prompt: std::collections::BTreeMap<u64, (usize, usize)> = Default::default();
+    for r in records {
+        let e = per_prompt.entry(r.prompt_index).or_default();
+        e.0 += 1;
+        e.1 += r.correct as usize;
+    }
+    let n = records.len().max(1) as f64;
+    let correct: usize = per_prompt.values().map(|e| e.1).sum();
+    let solved = per_prompt.values().filter(|e| e.1 > 0).count();
+    (correct as f64 / n, solved as f64 / per_prompt.len().max(1) as f64)
 }
 
 /// Loss, entropy, KL, clip ratios, grad norm and mask share, per token of every iteration.

@@ -1,5 +1,6 @@
 //! The training loop and what it needs: batches, optimizer, checkpoints, metrics, the two phases.
 
+pub mod alarms;
 pub mod batch;
 pub mod groups;
 pub mod metrics;

@@ -15,6 +15,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use serde_json::{Map, json};
 
+use super::alarms::{Alarms, Firing};
 use super::metrics::{self, MetricsLog};
 use super::progress::Progress;
 use super::run::{RunSummary, param_names, save_checkpoint};
@@ -34,6 +35,8 @@ pub struct Trainer<AB: AutodiffBackend> {
     plan: RunPlan,
     /// `[monitor]`: a Sentinel's label-free accuracy estimate at each evaluation.
     monitor: Option<Monitor>,
+    /// `[alarms]`: collapse checks after every RL step.
+    alarms: Alarms,
     /// The frozen reference policy (`rl.beta > 0`, from the start of RL).
     reference: Option<Transformer<AB::InnerBackend>>,
     /// The policy; taken out only while a step consumes it.
@@ -96,9 +99,12 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         let kept = latest.as_ref().map_or(0, |l| l.0);
         let metrics = MetricsLog::open(&run_dir, kept)?;
         let samples = MetricsLog::open_file(&run_dir, "samples.jsonl", kept)?;
+        let mut alarms = Alarms::new(run.alarms.clone());
         if latest.is_none() {
             metrics.open_fresh()?;
             samples.open_fresh()?;
+        } else {
+            metrics::read_lines(&run_dir)?.iter().for_each(|l| alarms.replay(l));
         }
         let reference = reference::<AB>(&plan, device)?;
         let workers = run.workers_per_device;
@@ -108,6 +114,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         Ok(Self {
             plan,
             monitor,
+            alarms,
             reference,
             model: Some(model),
             opt,
@@ -220,7 +227,8 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         s.phase_step += 1;
         s.global_step += 1;
         s.optimizer_step = self.opt.step;
-        let line = metrics::step_line(&self.state, phase, outcome.finite, outcome.metrics, t0.elapsed());
+        let mut line = metrics::step_line(&self.state, phase, outcome.finite, outcome.metrics, t0.elapsed());
+        let fired = self.watch_alarms(phase, &mut line);
         self.write_trajectories(&outcome.records);
         self.metrics.write(&line)?;
         let samples = self.sample_lines(&outcome.records);
@@ -244,7 +252,41 @@ impl<AB: AutodiffBackend> Trainer<AB> {
         if save_due {
             self.checkpoint()?;
         }
-        Ok(())
+        match self.alarms.stops(&fired) {
+            Some(kind) => self.stop_on_alarm(kind, &fired, save_due),
+            None => Ok(()),
+        }
+    }
+
+    /// The `[alarms]` checks after an RL step: each firing alarm goes into the step line as
+    /// `alarm/<name>` (its statistic), with a warning when it starts firing.
+    fn watch_alarms(&mut self, phase: Phase, line: &mut Map<String, serde_json::Value>) -> Vec<Firing> {
+        if phase != Phase::Rl {
+            return vec![];
+        }
+        let before = self.alarms.firing().clone();
+        let fired = self.alarms.observe(line);
+        for f in &fired {
+            line.insert(format!("alarm/{}", f.kind.name()), json!(f.value));
+            if !before.contains(&f.kind) {
+                tracing::warn!(step = self.state.global_step, "alarm {}: {}", f.kind.name(), f.message);
+            }
+        }
+        fired
+    }
+
+    /// An alarm in `alarms.stop_on` fired: the step is checkpointed and the run stops.
+    fn stop_on_alarm(&self, kind: crate::config::AlarmKind, fired: &[Firing], saved: bool) -> anyhow::Result<()> {
+        if !saved {
+            self.checkpoint()?;
+        }
+        let why = fired.iter().find(|f| f.kind == kind).map_or("", |f| f.message.as_str());
+        bail!(
+            "alarm '{}' stopped the run after step {} (alarms.stop_on): {why}\ncheckpoint saved in {}; to go on, take it out of alarms.stop_on (or change the run) and resume with `entrl train <config> --resume`",
+            kind.name(),
+            self.state.global_step,
+            self.plan.run_dir().join("checkpoints").display()
+        )
     }
 
     /// The step's completions as `trajectories/train-step-N.safetensors` (a failure only warns:
