@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use entrl::backend::CpuTrain;
-use entrl_tests::{fresh_tmp, metric_lines, root};
+use entrl_tests::{fresh_tmp, metric_lines, tiny_run};
 use serde_json::Value;
 
 const WINDOW: usize = 3;
@@ -30,13 +30,10 @@ fn warm_model() -> &'static Path {
     static WARM: OnceLock<PathBuf> = OnceLock::new();
     WARM.get_or_init(|| {
         let dir = fresh_tmp("alarms", "warm");
-        let text = format!(
-            "seed = 3\noutput_dir = \"{}\"\n[model]\nconfig = \"{}\"\ntokenizer = \"{}\"\n{DATA}\n[sft]\nsteps = 200\nbatch_size = 32\nlearning_rate = 3e-3\nwarmup_steps = 5\n[rl]\nsteps = 0\n",
-            dir.display(),
-            root().join("configs/model/tiny.toml").display(),
-            root().join("data/tokenizer.json").display()
+        let rest = format!(
+            "{DATA}\n[sft]\nsteps = 200\nbatch_size = 32\nlearning_rate = 3e-3\nwarmup_steps = 5\n[rl]\nsteps = 0\n"
         );
-        let run = entrl::config::RunFile::parse(&text, "warm.toml", &[]).unwrap();
+        let run = tiny_run(&dir, 3, &rest, "warm.toml");
         entrl::train::train::<CpuTrain>(run, false, false, &Default::default()).unwrap();
         dir.join("final")
     })
@@ -132,13 +129,10 @@ fn truncation_fires_when_completions_cannot_finish() {
 fn zero_std_fires_on_an_untrained_model() {
     // a from-scratch model never answers right: every group's rewards are equal
     let dir = fresh_tmp("alarms", "zero_std");
-    let text = format!(
-        "seed = 3\noutput_dir = \"{}\"\n[model]\nconfig = \"{}\"\ntokenizer = \"{}\"\n{DATA}\n[rl]\nsteps = 5\nprompts_per_step = 8\nnum_generations = 4\nmax_completion_length = 16\n[alarms]\nwindow = {WINDOW}\n",
-        dir.display(),
-        root().join("configs/model/tiny.toml").display(),
-        root().join("data/tokenizer.json").display()
+    let rest = format!(
+        "{DATA}\n[rl]\nsteps = 5\nprompts_per_step = 8\nnum_generations = 4\nmax_completion_length = 16\n[alarms]\nwindow = {WINDOW}\n"
     );
-    let run = entrl::config::RunFile::parse(&text, "zero.toml", &[]).unwrap();
+    let run = tiny_run(&dir, 3, &rest, "zero.toml");
     entrl::train::train::<CpuTrain>(run, false, false, &Default::default()).unwrap();
     assert_mean_alarm(&rl_lines(&dir), "zero_std", "frac_reward_zero_std", 0.9);
 }

@@ -82,6 +82,22 @@ fn eval_job_over_run_directory_is_resumable() {
         }
         let mixed = per.values().filter(|&&(n, c)| c > 0 && c < n).count() as f64 / per.len() as f64;
         assert_eq!(per.len(), 20);
+        // bootstrap intervals (eval.bootstrap = 1000 by default): every metric has one, ordered;
+        // mean@N's has width whenever the problems differ in accuracy
+        let iv = all.intervals.as_ref().expect("intervals");
+        assert_eq!(iv.resamples, 1000);
+        for (k, [lo, hi]) in &iv.metrics {
+            assert!(lo <= hi, "{k}: [{lo}, {hi}]");
+        }
+        let [lo, hi] = iv.metrics["mean_at_n"];
+        if mixed > 0.0 {
+            assert!(
+                lo < all.mean_at_n && all.mean_at_n < hi,
+                "mean@N {} in [{lo}, {hi}]",
+                all.mean_at_n
+            );
+        }
+        assert!(iv.differences.contains_key("borda/edis − majority_vote"));
         assert!(
             (all.mixed_share - mixed).abs() < 1e-12,
             "{} vs {mixed}",

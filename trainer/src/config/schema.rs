@@ -361,6 +361,9 @@ pub struct EvalSection {
     pub decoders: Vec<crate::decoding::Decoder>,
     /// `entrl eval`: training problems whose greedy decodes calibrate a tree's percentile τ/δ.
     pub calibration_problems: usize,
+    /// `entrl eval`: resamples of the paired bootstrap over problems behind the reports' 95%
+    /// intervals (0 = none).
+    pub bootstrap: usize,
 }
 
 impl Default for EvalSection {
@@ -377,6 +380,7 @@ impl Default for EvalSection {
             best_k: 8,
             decoders: vec![],
             calibration_problems: 32,
+            bootstrap: 1000,
         }
     }
 }

@@ -10,7 +10,7 @@ use burn::tensor::backend::Backend;
 
 use super::EvalSpec;
 use super::report::CheckpointReport;
-use super::sampled::{ReportHeader, SampleSpec, report, run_problems};
+use super::sampled::{ReportHeader, SampleSpec, SummarySpec, report, run_problems};
 use crate::checkpoint;
 use crate::config::RunFile;
 use crate::model;
@@ -197,7 +197,15 @@ fn eval_target<B: Backend>(
             edis: run.entropy.edis,
             deepconf: run.entropy.deepconf,
         },
-        sources: report(&results, &ss.ks, ss.best_k),
+        sources: report(
+            &results,
+            &SummarySpec {
+                ks: ss.ks.clone(),
+                best_k: ss.best_k,
+                resamples: run.eval.bootstrap,
+                seed: run.seed ^ 0xB007_57A9,
+            },
+        ),
         decoders: decoder_arms(&model, &spec, plan, run)?,
     };
     let title = |what: &str| {

@@ -2,6 +2,7 @@
 //! ([`greedy_accuracy`], used during training); sampled evaluation with best-of-N, pass@k and
 //! signal AUROCs ([`sampled`]); and the `entrl eval` job over checkpoints ([`job`]).
 
+pub mod bootstrap;
 pub mod decoders;
 pub mod job;
 pub mod report;

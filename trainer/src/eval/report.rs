@@ -83,6 +83,21 @@ fn source_md(s: &SourceReport, out: &mut String) {
         opt(s.entropy_incorrect, 3)
     );
     let _ = writeln!(out, "\nmean completion length: {:.1} tokens\n", s.mean_length);
+    intervals_md(s, out);
+}
+
+/// The paired bootstrap's differences: the difference on all problems and its 95% interval.
+fn intervals_md(s: &SourceReport, out: &mut String) {
+    let Some(iv) = &s.intervals else { return };
+    let _ = writeln!(
+        out,
+        "Paired comparisons, 95% intervals from {} bootstrap resamples of the problems (an interval that excludes 0 decides):\n\n| comparison | difference | 95% interval |\n|---|---:|---|",
+        iv.resamples
+    );
+    for (name, [d, lo, hi]) in &iv.differences {
+        let _ = writeln!(out, "| {name} | {d:+.3} | [{lo:+.3}, {hi:+.3}] |");
+    }
+    let _ = writeln!(out);
 }
 
 /// The best-k-of-N table: per signal and pool size N, mean accuracy of the kept k, the best one,

@@ -98,6 +98,9 @@ pub struct SourceReport {
     /// averaged over problems and over each problem's disjoint pools.
     #[serde(default)]
     pub best_k_of_n: BTreeMap<String, BTreeMap<usize, KeptK>>,
+    /// 95% intervals by a paired bootstrap over problems (`eval.bootstrap` resamples; absent when 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<super::bootstrap::Intervals>,
 }
 
 /// Pool sizes m·k of best-k-of-N for N samples: m = 1, 2, 4, ... while m·k <= N.
@@ -214,6 +217,7 @@ pub fn summarize(results: &[&ProblemResult], data_source: &str, ks: &[usize], be
         mean_length: mean(all.iter().map(|r| r.tokens.len() as f64)).unwrap_or(0.0),
         best_k,
         best_k_of_n: BTreeMap::new(),
+        intervals: None,
     };
     for &k in ks.iter().filter(|&&k| k >= 1 && k <= n) {
         let c = |r: &ProblemResult| r.samples.iter().filter(|s| s.correct).count();
@@ -262,8 +266,64 @@ fn mean_kept(results: &[&ProblemResult], s: Signal, k: usize, pool: usize) -> Ke
     }
 }
 
+/// Every scalar metric of a source report under a flat name (undefined AUROCs left out).
+pub fn flatten(r: &SourceReport) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    m.insert("greedy_accuracy".into(), r.greedy_accuracy);
+    m.insert("mean_at_n".into(), r.mean_at_n);
+    m.insert("mixed_share".into(), r.mixed_share);
+    m.insert("majority_vote".into(), r.majority_vote);
+    for (k, v) in &r.pass_at_k {
+        m.insert(format!("pass@k/{k}"), *v);
+    }
+    for (k, v) in &r.maj_at_k {
+        m.insert(format!("maj@k/{k}"), *v);
+    }
+    for (table, values) in [("best_of_n", &r.best_of_n), ("borda", &r.borda)] {
+        for (s, v) in values {
+            m.insert(format!("{table}/{s}"), *v);
+        }
+    }
+    for (table, values) in [("auroc", &r.auroc), ("auroc_within", &r.auroc_within)] {
+        for (s, v) in values {
+            if let Some(v) = v {
+                m.insert(format!("{table}/{s}"), *v);
+            }
+        }
+    }
+    for (s, pools) in &r.best_k_of_n {
+        for (pool, kept) in pools {
+            m.insert(format!("best_k_of_n/{s}/{pool}/mean"), kept.mean);
+            m.insert(format!("best_k_of_n/{s}/{pool}/majority"), kept.majority);
+        }
+    }
+    m
+}
+
+/// How reports are summarised: pass@k/maj@k ks, best-k-of-N's k, bootstrap resamples and seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummarySpec {
+    pub ks: Vec<usize>,
+    pub best_k: usize,
+    pub resamples: usize,
+    pub seed: u64,
+}
+
+/// A source's report with its bootstrap intervals (when `spec.resamples > 0`).
+fn summarize_with_intervals(results: &[&ProblemResult], data_source: &str, spec: &SummarySpec) -> SourceReport {
+    let mut rep = summarize(results, data_source, &spec.ks, spec.best_k);
+    if spec.resamples > 0 && !results.is_empty() {
+        let values = super::bootstrap::resampled(results, spec.resamples, spec.seed, |pick| {
+            let pick: Vec<&ProblemResult> = pick.iter().map(|r| **r).collect();
+            flatten(&summarize(&pick, data_source, &spec.ks, spec.best_k))
+        });
+        rep.intervals = Some(super::bootstrap::intervals(&flatten(&rep), &values, spec.resamples));
+    }
+    rep
+}
+
 /// One report per data source (sorted) followed by `all`.
-pub fn report(results: &[ProblemResult], ks: &[usize], best_k: usize) -> Vec<SourceReport> {
+pub fn report(results: &[ProblemResult], spec: &SummarySpec) -> Vec<SourceReport> {
     let mut sources: Vec<&str> = results.iter().map(|r| r.data_source.as_str()).collect();
     sources.sort_unstable();
     sources.dedup();
@@ -271,10 +331,14 @@ pub fn report(results: &[ProblemResult], ks: &[usize], best_k: usize) -> Vec<Sou
         .iter()
         .map(|&src| {
             let rs: Vec<&ProblemResult> = results.iter().filter(|r| r.data_source == src).collect();
-            summarize(&rs, src, ks, best_k)
+            summarize_with_intervals(&rs, src, spec)
         })
         .collect();
-    out.push(summarize(&results.iter().collect::<Vec<_>>(), "all", ks, best_k));
+    out.push(summarize_with_intervals(
+        &results.iter().collect::<Vec<_>>(),
+        "all",
+        spec,
+    ));
     out
 }
 
