@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use entrl_rewards::Signal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The intervals of one source report.
@@ -38,19 +39,25 @@ pub fn comparisons() -> Vec<(String, String)> {
 }
 
 /// Each flat metric of `stat` over `resamples` resamples of `items` (with replacement), seeded.
-pub fn resampled<T>(
+/// The resamples are drawn in order from one RNG, then evaluated in parallel (same result on any
+/// number of threads).
+pub fn resampled<T: Sync>(
     items: &[T],
     resamples: usize,
     seed: u64,
-    stat: impl Fn(&[&T]) -> BTreeMap<String, f64>,
+    stat: impl Fn(&[&T]) -> BTreeMap<String, f64> + Sync,
 ) -> BTreeMap<String, Vec<f64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let picks: Vec<Vec<usize>> = (0..resamples)
+        .map(|_| (0..items.len()).map(|_| rng.random_range(0..items.len())).collect())
+        .collect();
+    let stats: Vec<BTreeMap<String, f64>> = picks
+        .par_iter()
+        .map(|pick| stat(&pick.iter().map(|&i| &items[i]).collect::<Vec<&T>>()))
+        .collect();
     let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for _ in 0..resamples {
-        let pick: Vec<&T> = (0..items.len())
-            .map(|_| &items[rng.random_range(0..items.len())])
-            .collect();
-        for (k, v) in stat(&pick) {
+    for one in stats {
+        for (k, v) in one {
             values.entry(k).or_default().push(v);
         }
     }
