@@ -145,3 +145,18 @@ fn the_nonfinite_limit_is_top_level_and_governs_the_warm_up() {
         .count();
     assert_eq!(skipped, 2, "both skipped steps are logged before the abort:\n{lines}");
 }
+
+/// Every committed run config (`configs/*.toml`) parses and validates as it stands.
+#[test]
+fn every_committed_run_config_parses() {
+    let dir = root().join("configs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            entrl::config::RunFile::load(&path, &[]).unwrap_or_else(|err| panic!("{err}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "{n} configs");
+}
