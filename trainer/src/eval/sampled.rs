@@ -43,6 +43,20 @@ pub struct ProblemResult {
     pub samples: Vec<Record>,
     /// Answer key of each sample (`None`: nothing extracted).
     pub keys: Vec<Option<String>>,
+    /// maj@k of this problem's samples by k (`SampleSpec::ks` up to N), computed once when the
+    /// samples are judged: exact up to `MAJ_EXACT_LIMIT` subsets, a fixed-seed estimate beyond,
+    /// which is too costly to redo for each bootstrap resample.
+    pub maj_at_k: BTreeMap<usize, f64>,
+}
+
+impl ProblemResult {
+    /// maj@k of the samples, from the stored value when there is one.
+    fn maj_at_k(&self, k: usize) -> f64 {
+        self.maj_at_k.get(&k).copied().unwrap_or_else(|| {
+            let ok: Vec<bool> = self.keys.iter().map(|key| key_correct(self, key)).collect();
+            maj_at_k(&self.keys, &ok, k)
+        })
+    }
 }
 
 /// Metrics over a set of problems (schema of `report.json`, stable: fields are only added).
@@ -163,12 +177,19 @@ pub fn run_problems<B: Backend>(
                 samples.push(Record::new(c, (first + k) as u64, sc.total, sc.correct, &spec.signals));
                 keys.push(extractor.extract(text).map(|a| answer_key(&a)));
             }
-            out.push(ProblemResult {
+            let mut r = ProblemResult {
                 data_source: p.data_source.clone(),
                 greedy: greedy[first + k].clone(),
                 samples,
                 keys,
-            });
+                maj_at_k: BTreeMap::new(),
+            };
+            r.maj_at_k =
+                s.ks.iter()
+                    .filter(|&&k| k >= 1 && k <= s.samples)
+                    .map(|&k| (k, r.maj_at_k(k)))
+                    .collect();
+            out.push(r);
         }
     }
     Ok(out)
@@ -222,8 +243,7 @@ pub fn summarize(results: &[&ProblemResult], data_source: &str, ks: &[usize], be
     for &k in ks.iter().filter(|&&k| k >= 1 && k <= n) {
         let c = |r: &ProblemResult| r.samples.iter().filter(|s| s.correct).count();
         rep.pass_at_k.insert(k, frac(&|r| pass_at_k(n, c(r), k)));
-        let ok = |r: &ProblemResult| r.keys.iter().map(|key| key_correct(r, key)).collect::<Vec<_>>();
-        rep.maj_at_k.insert(k, frac(&|r| maj_at_k(&r.keys, &ok(r), k)));
+        rep.maj_at_k.insert(k, frac(&|r| r.maj_at_k(k)));
     }
     for s in Signal::ALL {
         let values = |r: &ProblemResult| r.samples.iter().map(|x| x.signals.get(s)).collect::<Vec<_>>();
