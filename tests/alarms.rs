@@ -116,6 +116,7 @@ fn a_healthy_run_fires_no_alarm() {
     let lines = rl_lines(&dir);
     assert_eq!(lines.len(), 12);
     assert_eq!(all_fired(&lines), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -123,6 +124,7 @@ fn truncation_fires_when_completions_cannot_finish() {
     let (dir, r) = rl_run("truncation", &["rl.max_completion_length=2"]);
     r.unwrap();
     assert_mean_alarm(&rl_lines(&dir), "truncation", "completion/truncated_ratio", 0.2);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -135,6 +137,7 @@ fn zero_std_fires_on_an_untrained_model() {
     let run = tiny_run(&dir, 3, &rest, "zero.toml");
     entrl::train::train::<CpuTrain>(run, false, false, &Default::default()).unwrap();
     assert_mean_alarm(&rl_lines(&dir), "zero_std", "frac_reward_zero_std", 0.9);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -153,6 +156,7 @@ fn clip_ratio_fires_with_many_iterations_and_a_tight_clip() {
     );
     r.unwrap();
     assert_mean_alarm(&rl_lines(&dir), "clip_ratio", "clip_ratio/region", 0.1);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -173,6 +177,7 @@ fn pass_gap_fires_when_a_groups_samples_are_alike() {
             assert!((v - (pk - p1)).abs() < 1e-12);
         }
     }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -207,6 +212,7 @@ fn entropy_collapse_fires_under_a_strong_entropy_penalty() {
             "step {step}: {slope} vs {want}"
         );
     }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -223,6 +229,7 @@ fn entropy_blowup_fires_under_a_strong_entropy_bonus() {
     let lines = rl_lines(&dir);
     assert!(!firings(&lines, "entropy_blowup").is_empty(), "{:?}", all_fired(&lines));
     assert!(firings(&lines, "entropy_collapse").is_empty());
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -250,6 +257,7 @@ fn edis_drift_fires_when_an_entropy_bonus_roughens_trajectories() {
             "step {step}: {drift} vs {want}"
         );
     }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -285,6 +293,8 @@ fn stop_on_leaves_a_checkpoint_that_resumes_exactly() {
         assert_eq!(x, y);
     }
     assert_eq!(firings(&rl_lines(&dir), "truncation").len(), 4, "steps 3–6");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&straight).ok();
 }
 
 #[test]
