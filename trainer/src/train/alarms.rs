@@ -98,8 +98,8 @@ impl Alarms {
     }
 
     /// Whether a fired alarm should stop the run.
-    pub fn stops(&self, fired: &[Firing]) -> Option<AlarmKind> {
-        fired.iter().map(|f| f.kind).find(|k| self.cfg.stop_on.contains(k))
+    pub fn stops<'a>(&self, fired: &'a [Firing]) -> Option<&'a Firing> {
+        fired.iter().find(|f| self.cfg.stop_on.contains(&f.kind))
     }
 
     /// The window's values of one field, or `None` before a full window (or if any is missing).

@@ -253,7 +253,7 @@ impl<AB: AutodiffBackend> Trainer<AB> {
             self.checkpoint()?;
         }
         match self.alarms.stops(&fired) {
-            Some(kind) => self.stop_on_alarm(kind, &fired, save_due),
+            Some(firing) => self.stop_on_alarm(firing, save_due),
             None => Ok(()),
         }
     }
@@ -276,15 +276,15 @@ impl<AB: AutodiffBackend> Trainer<AB> {
     }
 
     /// An alarm in `alarms.stop_on` fired: the step is checkpointed and the run stops.
-    fn stop_on_alarm(&self, kind: crate::config::AlarmKind, fired: &[Firing], saved: bool) -> anyhow::Result<()> {
+    fn stop_on_alarm(&self, firing: &Firing, saved: bool) -> anyhow::Result<()> {
         if !saved {
             self.checkpoint()?;
         }
-        let why = fired.iter().find(|f| f.kind == kind).map_or("", |f| f.message.as_str());
         bail!(
-            "alarm '{}' stopped the run after step {} (alarms.stop_on): {why}\ncheckpoint saved in {}; to go on, take it out of alarms.stop_on (or change the run) and resume with `entrl train <config> --resume`",
-            kind.name(),
+            "alarm '{}' stopped the run after step {} (alarms.stop_on): {}\ncheckpoint saved in {}; to go on, take it out of alarms.stop_on (or change the run) and resume with `entrl train <config> --resume`",
+            firing.kind.name(),
             self.state.global_step,
+            firing.message,
             self.plan.run_dir().join("checkpoints").display()
         )
     }
