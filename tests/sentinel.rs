@@ -120,6 +120,10 @@ fn fit_save_load_estimate_and_report() {
     let loaded = SentinelFile::load(&path).expect("load");
     assert_eq!(loaded, file, "a saved Sentinel reads back equal");
     let rep = estimate(&loaded, &domains, "model").expect("estimate");
+    let iv = entrl::sentinel::intervals::intervals(&rep.domains, 200, 0).expect("intervals");
+    let [lo, hi] = iv.metrics["mae/sentinel"];
+    assert!(lo <= hi && hi < 0.5, "MAE interval [{lo}, {hi}]");
+    assert!(iv.differences.contains_key("mae/sentinel − mae/atc[max]"));
     let sentinel: Vec<f64> = rep.domains.iter().map(|d| d.estimates["sentinel"]).collect();
     assert!(
         sentinel[0] > sentinel[2] && sentinel[2] > sentinel[1],

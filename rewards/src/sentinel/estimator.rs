@@ -175,8 +175,13 @@ impl Atc {
 
     /// Estimated accuracy: the share of oriented scores at or above the threshold.
     pub fn estimate(&self, scores: &[f64]) -> f64 {
-        let above = scores.iter().filter(|&&s| self.sign * s >= self.threshold).count();
+        let above = scores.iter().filter(|&&s| self.accepts(s)).count();
         above as f64 / scores.len().max(1) as f64
+    }
+
+    /// Whether one answer's score counts as correct: its oriented score at or above the threshold.
+    pub fn accepts(&self, score: f64) -> bool {
+        self.sign * score >= self.threshold
     }
 }
 

@@ -79,7 +79,8 @@ fn go(c: &Common, sentinel_file: Option<&Path>) -> anyhow::Result<()> {
             f
         }
     };
-    let rep = report::estimate(&file, &domains, &model_name)?;
+    let mut rep = report::estimate(&file, &domains, &model_name)?;
+    rep.intervals = entrl::sentinel::intervals::intervals(&rep.domains, run.eval.bootstrap, run.seed);
     report::write(&rep, &out)?;
     print!("{}", report::markdown(&rep));
     println!("\nreport: {}/report.md", out.display());

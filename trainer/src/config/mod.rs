@@ -7,6 +7,7 @@
 
 mod alarms;
 mod decode;
+mod edis_sweep;
 mod entropy;
 mod schema;
 mod sentinel;
@@ -17,6 +18,7 @@ use std::path::Path;
 
 pub use alarms::*;
 pub use decode::*;
+pub use edis_sweep::*;
 pub use entropy::*;
 pub use schema::*;
 pub use sentinel::*;

@@ -70,6 +70,9 @@ pub struct RunFile {
     /// The Stepwise Informativeness analysis (`entrl analyze sia`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sia: Option<super::sia::SiaSection>,
+    /// EDIS's window and thresholds recalibrated on this model (`entrl analyze edis`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edis_sweep: Option<super::edis_sweep::EdisSweepSection>,
     /// The decode loop's layout on the device (fixed shapes and device sampling on a GPU).
     #[serde(default)]
     pub decode: super::decode::DecodeSection,
@@ -507,6 +510,9 @@ impl RunFile {
             m.validate()?;
         }
         if let Some(s) = &self.sia {
+            s.validate()?;
+        }
+        if let Some(s) = &self.edis_sweep {
             s.validate()?;
         }
         at_least("eval.samples", self.eval.samples, 1)?;

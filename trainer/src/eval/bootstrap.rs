@@ -86,13 +86,23 @@ pub fn percentile_interval(values: &[f64]) -> Option<[f64; 2]> {
 /// (`full`) and on each resample. A difference is kept only when both sides were defined in every
 /// resample (an AUROC is undefined on a resample without both outcomes).
 pub fn intervals(full: &BTreeMap<String, f64>, samples: &BTreeMap<String, Vec<f64>>, resamples: usize) -> Intervals {
+    intervals_of(full, samples, resamples, &comparisons())
+}
+
+/// [`intervals`] with the paired comparisons `pairs` (`a − b`).
+pub fn intervals_of(
+    full: &BTreeMap<String, f64>,
+    samples: &BTreeMap<String, Vec<f64>>,
+    resamples: usize,
+    pairs: &[(String, String)],
+) -> Intervals {
     let metrics = samples
         .iter()
         .filter_map(|(k, v)| Some((k.clone(), percentile_interval(v)?)))
         .collect();
     let mut differences = BTreeMap::new();
-    for (a, b) in comparisons() {
-        let (Some(va), Some(vb), Some(pa), Some(pb)) = (samples.get(&a), samples.get(&b), full.get(&a), full.get(&b))
+    for (a, b) in pairs {
+        let (Some(va), Some(vb), Some(pa), Some(pb)) = (samples.get(a), samples.get(b), full.get(a), full.get(b))
         else {
             continue;
         };

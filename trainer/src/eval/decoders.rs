@@ -16,6 +16,7 @@ use entrl_rewards::{ProgramError, Signal};
 use serde::{Deserialize, Serialize};
 
 use super::EvalSpec;
+use super::bootstrap::{Intervals, intervals_of, resampled};
 use super::sampled::answer_extractor;
 use crate::data::Problem;
 use crate::decoding::tree::{self, LeafWeight, answer_distribution, predictive_entropy, question_span};
@@ -60,6 +61,22 @@ pub struct ArmReport {
     pub forward_passes: usize,
     /// EM-INF Adam steps / bisection midpoints per processed token (0 for sample and tree).
     pub processor_iterations_per_token: f64,
+    /// Per problem, in order: what the bootstrap over problems resamples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_problem: Vec<ArmOutcome>,
+}
+
+/// One problem's outcome in one arm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmOutcome {
+    /// Share of its completions that are correct.
+    pub mean_accuracy: f64,
+    /// Whether the voted answer is correct.
+    pub vote: bool,
+    /// Predictive entropy of its answer distribution (nats).
+    pub predictive_entropy: f64,
+    /// pass@k by k (k capped at its completions).
+    pub pass_at_k: BTreeMap<usize, f64>,
 }
 
 /// How an arm samples: the sampling temperature each decoder is run at (sample: the eval's;
@@ -228,15 +245,12 @@ fn summarize(
     let np = judged.len().max(1) as f64;
     let all: Vec<&Record> = judged.iter().flat_map(|j| j.records.iter()).collect();
     let labels: Vec<bool> = all.iter().map(|r| r.correct).collect();
-    let mut pass = BTreeMap::new();
-    for &k in ks.iter().filter(|&&k| k >= 1) {
-        let v = mean(judged.iter().map(|j| {
-            let n = j.records.len();
-            let c = j.records.iter().filter(|r| r.correct).count();
-            if n == 0 { 0.0 } else { pass_at_k(n, c, k.min(n)) }
-        }));
-        pass.insert(k, v);
-    }
+    let per_problem: Vec<ArmOutcome> = judged.iter().map(|j| outcome(j, ks)).collect();
+    let pass = ks
+        .iter()
+        .filter(|&&k| k >= 1)
+        .map(|&k| (k, mean(per_problem.iter().map(|o| o.pass_at_k[&k]))))
+        .collect();
     let pe_conf: Vec<f64> = judged.iter().map(|j| -j.predictive_entropy).collect();
     let vote_labels: Vec<bool> = judged.iter().map(|j| j.vote_correct).collect();
     let auroc_by_signal = Signal::ALL
@@ -267,11 +281,163 @@ fn summarize(
         } else {
             proc.iterations as f64 / proc.steps as f64
         },
+        per_problem,
     }
+}
+
+fn outcome(j: &Judged, ks: &[usize]) -> ArmOutcome {
+    let n = j.records.len();
+    let c = j.records.iter().filter(|r| r.correct).count();
+    ArmOutcome {
+        mean_accuracy: if n == 0 { 0.0 } else { c as f64 / n as f64 },
+        vote: j.vote_correct,
+        predictive_entropy: j.predictive_entropy,
+        pass_at_k: ks
+            .iter()
+            .filter(|&&k| k >= 1)
+            .map(|&k| (k, if n == 0 { 0.0 } else { pass_at_k(n, c, k.min(n)) }))
+            .collect(),
+    }
+}
+
+/// Each arm's metric names in the intervals: `<label>/mean`, `<label>/vote`, `<label>/pass@k`
+/// (labels made unique by their position when two arms share one).
+pub fn arm_keys(arms: &[ArmReport]) -> Vec<String> {
+    arms.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if arms.iter().filter(|b| b.label == a.label).count() > 1 {
+                format!("{} #{}", a.label, i + 1)
+            } else {
+                a.label.clone()
+            }
+        })
+        .collect()
+}
+
+fn arm_metrics(arms: &[ArmReport], names: &[String], greedy: &[bool], pick: &[usize]) -> BTreeMap<String, f64> {
+    let n = pick.len().max(1) as f64;
+    let mut m = BTreeMap::new();
+    m.insert(
+        "greedy".to_string(),
+        pick.iter().filter(|&&i| greedy[i]).count() as f64 / n,
+    );
+    for (a, name) in arms.iter().zip(names) {
+        let o = |i: usize| &a.per_problem[i];
+        m.insert(
+            format!("{name}/mean"),
+            pick.iter().map(|&i| o(i).mean_accuracy).sum::<f64>() / n,
+        );
+        m.insert(
+            format!("{name}/vote"),
+            pick.iter().filter(|&&i| o(i).vote).count() as f64 / n,
+        );
+        for k in a.pass_at_k.keys() {
+            m.insert(
+                format!("{name}/pass@{k}"),
+                pick.iter().map(|&i| o(i).pass_at_k[k]).sum::<f64>() / n,
+            );
+        }
+        let pe: Vec<f64> = pick.iter().map(|&i| -o(i).predictive_entropy).collect();
+        if let Some(a) = auroc(&pe, &pick.iter().map(|&i| o(i).vote).collect::<Vec<_>>()) {
+            m.insert(format!("{name}/auroc_pe"), a);
+        }
+    }
+    m
+}
+
+/// 95% intervals of every arm's mean accuracy, vote, pass@k and AUROC of its predictive entropy
+/// by a bootstrap over problems, and paired differences: each arm's mean accuracy (one answer,
+/// as greedy's) and vote against greedy decoding, and each later arm's mean, vote, pass@k and
+/// AUROC(PE) against the first arm's.
+pub fn arm_intervals(arms: &[ArmReport], greedy: &[bool], resamples: usize, seed: u64) -> Option<Intervals> {
+    let n = greedy.len();
+    if arms.is_empty() || resamples == 0 || arms.iter().any(|a| a.per_problem.len() != n) {
+        return None;
+    }
+    let names = arm_keys(arms);
+    let idx: Vec<usize> = (0..n).collect();
+    let full = arm_metrics(arms, &names, greedy, &idx);
+    let samples = resampled(&idx, resamples, seed, |pick| {
+        arm_metrics(arms, &names, greedy, &pick.iter().map(|&&i| i).collect::<Vec<_>>())
+    });
+    let mut pairs = vec![];
+    for name in &names {
+        pairs.push((format!("{name}/mean"), "greedy".to_string()));
+        pairs.push((format!("{name}/vote"), "greedy".to_string()));
+    }
+    for (a, name) in arms.iter().zip(&names).skip(1) {
+        let base = &names[0];
+        let mut metrics = vec!["mean".to_string(), "vote".to_string(), "auroc_pe".to_string()];
+        metrics.extend(a.pass_at_k.keys().map(|k| format!("pass@{k}")));
+        pairs.extend(metrics.iter().map(|m| (format!("{name}/{m}"), format!("{base}/{m}"))));
+    }
+    Some(intervals_of(&full, &samples, resamples, &pairs))
 }
 
 #[cfg(test)]
 mod tests {
+    fn arm(label: &str, outcomes: &[(f64, bool, f64)]) -> super::ArmReport {
+        let per_problem: Vec<super::ArmOutcome> = outcomes
+            .iter()
+            .map(|&(m, v, pe)| super::ArmOutcome {
+                mean_accuracy: m,
+                vote: v,
+                predictive_entropy: pe,
+                pass_at_k: [(1, m)].into(),
+            })
+            .collect();
+        super::ArmReport {
+            decoder: label.into(),
+            label: label.into(),
+            options: serde_json::Value::Null,
+            temperature: 1.0,
+            problems: outcomes.len(),
+            completions_per_problem: 1.0,
+            mean_accuracy: 0.0,
+            vote_accuracy: 0.0,
+            pass_at_k: [(1, 0.0)].into(),
+            predictive_entropy: 0.0,
+            auroc_predictive_entropy: None,
+            auroc: Default::default(),
+            prefill_tokens_per_problem: 0.0,
+            decoded_tokens_per_problem: 0.0,
+            forward_passes: 0,
+            processor_iterations_per_token: 0.0,
+            per_problem,
+        }
+    }
+
+    /// The paired differences are differences of per-problem means on the same problems, their
+    /// intervals contain them, and a vote that is right exactly where greedy is wrong decides.
+    #[test]
+    fn arm_intervals_pair_the_problems() {
+        let n = 40;
+        let greedy: Vec<bool> = (0..n).map(|i| i % 4 == 0).collect();
+        let a: Vec<(f64, bool, f64)> = (0..n).map(|i| (0.25, i % 4 == 0, (i % 3) as f64)).collect();
+        let b: Vec<(f64, bool, f64)> = (0..n)
+            .map(|i| (0.5, i % 4 != 0, if i % 4 != 0 { 0.1 } else { 2.0 }))
+            .collect();
+        let arms = [arm("a", &a), arm("b", &b), arm("b", &b)];
+        assert_eq!(super::arm_keys(&arms), ["a", "b #2", "b #3"]);
+        let iv = super::arm_intervals(&arms, &greedy, 300, 1).unwrap();
+        let d = |k: &str| iv.differences[k];
+        assert_eq!(d("a/mean − greedy")[0], 0.0);
+        assert_eq!(d("b #2/mean − a/mean")[0], 0.25);
+        let [v, lo, hi] = d("b #2/vote − greedy");
+        assert_eq!(v, 0.5);
+        assert!(lo > 0.0 && hi >= v, "[{lo}, {hi}]");
+        // b's predictive entropy is low exactly where its vote is right: AUROC(PE) = 1
+        let conf_a: Vec<f64> = a.iter().map(|x| -x.2).collect();
+        let auroc_a = entrl_rewards::stats::auroc(&conf_a, &a.iter().map(|x| x.1).collect::<Vec<_>>()).unwrap();
+        assert!((d("b #3/auroc_pe − a/auroc_pe")[0] - (1.0 - auroc_a)).abs() < 1e-12);
+        assert!(iv.metrics["b #3/auroc_pe"][0] == 1.0 && iv.metrics["b #3/auroc_pe"][1] == 1.0);
+        assert!(
+            super::arm_intervals(&arms, &greedy[1..], 300, 1).is_none(),
+            "problem counts differ"
+        );
+    }
+
     #[test]
     fn arm_temperatures_follow_the_released_settings() {
         use super::*;

@@ -207,6 +207,18 @@ fn eval_target<B: Backend>(
             },
         ),
         decoders: decoder_arms(&model, &spec, plan, run)?,
+        decoder_intervals: None,
+    };
+    let greedy_correct: Vec<bool> = greedy.iter().map(|r| r.correct).collect();
+    let decoder_intervals = super::decoders::arm_intervals(
+        &rep.decoders,
+        &greedy_correct,
+        run.eval.bootstrap,
+        run.seed ^ 0xDEC0_DE25,
+    );
+    let rep = CheckpointReport {
+        decoder_intervals,
+        ..rep
     };
     let title = |what: &str| {
         format!(

@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod decoders;
+pub mod edis_sweep;
 pub mod job;
 pub mod report;
 pub mod sampled;

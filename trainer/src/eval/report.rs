@@ -19,6 +19,9 @@ pub struct CheckpointReport {
     /// Decoders compared as arms (`eval.decoders`; empty when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decoders: Vec<super::decoders::ArmReport>,
+    /// The arms' bootstrap intervals over problems and paired differences (none without arms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder_intervals: Option<super::bootstrap::Intervals>,
 }
 
 fn pct(x: f64) -> String {
@@ -157,6 +160,9 @@ pub fn checkpoint_md(r: &CheckpointReport) -> String {
     }
     if !r.decoders.is_empty() {
         decoders_md(&r.decoders, &mut out);
+        if let Some(iv) = &r.decoder_intervals {
+            decoder_intervals_md(&r.decoders, iv, &mut out);
+        }
     }
     out
 }
@@ -200,6 +206,51 @@ fn decoders_md(arms: &[super::decoders::ArmReport], out: &mut String) {
             a.decoded_tokens_per_problem,
             a.forward_passes,
             a.processor_iterations_per_token
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// The arms' 95% intervals and paired differences.
+fn decoder_intervals_md(arms: &[super::decoders::ArmReport], iv: &super::bootstrap::Intervals, out: &mut String) {
+    let ci = |k: &str| {
+        iv.metrics
+            .get(k)
+            .map_or("–".into(), |[lo, hi]| format!("[{}, {}]", pct(*lo), pct(*hi)))
+    };
+    let _ = writeln!(
+        out,
+        "95% intervals from {} bootstrap resamples of the problems; greedy {}.\n\n| decoder | mean acc | vote | pass@N | AUROC(PE) |\n|---|---|---|---|---|",
+        iv.resamples,
+        ci("greedy")
+    );
+    for (a, name) in arms.iter().zip(super::decoders::arm_keys(arms)) {
+        let k = a
+            .pass_at_k
+            .keys()
+            .last()
+            .map_or(String::new(), |k| ci(&format!("{name}/pass@{k}")));
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {k} | {} |",
+            ci(&format!("{name}/mean")),
+            ci(&format!("{name}/vote")),
+            iv.metrics
+                .get(&format!("{name}/auroc_pe"))
+                .map_or("–".into(), |[lo, hi]| format!("[{lo:.3}, {hi:.3}]"))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n| comparison | difference (points; AUROC × 100) | 95% interval |\n|---|---:|---|"
+    );
+    for (k, [d, lo, hi]) in &iv.differences {
+        let _ = writeln!(
+            out,
+            "| {k} | {:+.1} | [{:+.1}, {:+.1}] |",
+            100.0 * d,
+            100.0 * lo,
+            100.0 * hi
         );
     }
     let _ = writeln!(out);

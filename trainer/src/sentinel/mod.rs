@@ -4,6 +4,7 @@
 //! on the training domains' 80% parts and saved as a versioned JSON file ([`SentinelFile`]);
 //! estimates, the ATC and length-only baselines and their errors go to a report ([`report`]).
 
+pub mod intervals;
 pub mod monitor;
 pub mod report;
 

@@ -26,6 +26,13 @@ pub struct DomainEstimate {
     pub estimates: BTreeMap<String, f64>,
     /// Per-answer AUROC of the Sentinel's P(correct) (null with one class).
     pub auroc: Option<f64>,
+    /// Per method, each scored answer's contribution (P(correct), or ATC's 0/1): an estimate is
+    /// their mean. Kept for the bootstrap, not written.
+    #[serde(skip)]
+    pub values: BTreeMap<String, Vec<f64>>,
+    /// Each scored answer's verdict (same order). Not written.
+    #[serde(skip)]
+    pub correct: Vec<bool>,
 }
 
 /// One method across domains.
@@ -58,6 +65,11 @@ pub struct SentinelReport {
     pub domains: Vec<DomainEstimate>,
     /// Per method, across domains.
     pub summary: Vec<MethodSummary>,
+    /// 95% intervals of each method's MAE, Spearman ρ and Pearson r by a bootstrap of the scored
+    /// answers within each domain (the fitted Sentinel held fixed), with paired differences
+    /// (`sentinel::intervals`; `None` until computed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<crate::eval::bootstrap::Intervals>,
 }
 
 /// Scores every domain (a training domain by its held-out part) with the file's Sentinel and
@@ -85,20 +97,24 @@ pub fn estimate(file: &SentinelFile, domains: &[DomainAnswers], model: &str) -> 
             .collect::<anyhow::Result<_>>()?;
         let y: Vec<bool> = rows.iter().map(|a| a.correct).collect();
         let p: Vec<f64> = x.iter().map(|r| file.sentinel.proba(r)).collect();
-        let mut estimates = BTreeMap::new();
-        estimates.insert("sentinel".to_string(), p.iter().sum::<f64>() / p.len() as f64);
-        let lengths: Vec<Vec<f64>> = rows
+        let mut values = BTreeMap::new();
+        values.insert("sentinel".to_string(), p.clone());
+        let lengths: Vec<f64> = rows
             .iter()
-            .map(|a| row(a, &length, &d.name))
+            .map(|a| row(a, &length, &d.name).map(|r| file.length_only.proba(&r)))
             .collect::<anyhow::Result<_>>()?;
-        estimates.insert("length_only".into(), file.length_only.estimate(&lengths));
+        values.insert("length_only".into(), lengths);
         for (col, atc) in &file.atc {
             let s: Vec<f64> = rows
                 .iter()
-                .map(|a| row(a, std::slice::from_ref(col), &d.name).map(|r| r[0]))
+                .map(|a| row(a, std::slice::from_ref(col), &d.name).map(|r| f64::from(u8::from(atc.accepts(r[0])))))
                 .collect::<anyhow::Result<_>>()?;
-            estimates.insert(format!("atc[{col}]"), atc.estimate(&s));
+            values.insert(format!("atc[{col}]"), s);
         }
+        let estimates = values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().sum::<f64>() / v.len() as f64))
+            .collect();
         out.push(DomainEstimate {
             name: d.name.clone(),
             train: trained,
@@ -106,6 +122,8 @@ pub fn estimate(file: &SentinelFile, domains: &[DomainAnswers], model: &str) -> 
             accuracy: y.iter().filter(|&&c| c).count() as f64 / y.len() as f64,
             estimates,
             auroc: auroc(&p, &y),
+            values,
+            correct: y,
         });
     }
     Ok(SentinelReport {
@@ -115,11 +133,13 @@ pub fn estimate(file: &SentinelFile, domains: &[DomainAnswers], model: &str) -> 
         selected: serde_json::to_string(&file.sentinel.selected)?,
         grid_auroc: file.sentinel.grid_auroc.clone(),
         summary: summarise(&out),
+        intervals: None,
         domains: out,
     })
 }
 
-fn summarise(domains: &[DomainEstimate]) -> Vec<MethodSummary> {
+/// MAE, Spearman ρ and Pearson r of every method across `domains`.
+pub fn summarise(domains: &[DomainEstimate]) -> Vec<MethodSummary> {
     let truth: Vec<f64> = domains.iter().map(|d| d.accuracy).collect();
     let methods: Vec<String> = domains
         .first()
@@ -186,16 +206,35 @@ pub fn markdown(r: &SentinelReport) -> String {
             others.join(" | ")
         );
     }
-    s.push_str("\n| method | MAE | Spearman ρ | Pearson r |\n|---|---|---|---|\n");
+    let ci = |k: String| {
+        r.intervals
+            .as_ref()
+            .and_then(|iv| iv.metrics.get(&k))
+            .map_or(String::new(), |[lo, hi]| format!(" [{lo:.3}, {hi:.3}]"))
+    };
+    s.push_str("\n| method | MAE [95%] | Spearman ρ [95%] | Pearson r |\n|---|---|---|---|\n");
     for m in &r.summary {
         let _ = writeln!(
             s,
-            "| {} | {:.3} | {} | {} |",
+            "| {} | {:.3}{} | {}{} | {} |",
             m.method,
             m.mae,
+            ci(format!("mae/{}", m.method)),
             opt(m.spearman),
+            ci(format!("spearman/{}", m.method)),
             opt(m.pearson)
         );
+    }
+    if let Some(iv) = &r.intervals {
+        let _ = writeln!(
+            s,
+            "\nIntervals: {} bootstrap resamples of the scored answers within each domain, the fitted \
+             Sentinel held fixed. Paired differences:\n\n| difference | value | 95% |\n|---|---:|---|",
+            iv.resamples
+        );
+        for (k, [d, lo, hi]) in &iv.differences {
+            let _ = writeln!(s, "| {k} | {d:+.3} | [{lo:+.3}, {hi:+.3}] |");
+        }
     }
     s
 }

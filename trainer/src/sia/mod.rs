@@ -9,6 +9,7 @@
 //!
 //! All prefixes of one chain are scored in one batch (a) and sampled in one batch (b).
 
+pub mod intervals;
 pub mod report;
 
 use anyhow::Context;

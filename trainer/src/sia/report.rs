@@ -63,6 +63,9 @@ pub struct SiaReport {
     pub estimators: Vec<EstimatorSummary>,
     /// Every trace.
     pub per_trace: Vec<Trace>,
+    /// Bootstrap intervals over chains and paired class differences (`sia::intervals`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<crate::eval::bootstrap::Intervals>,
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> f64 {
@@ -129,6 +132,7 @@ pub fn build(traces: Vec<Trace>, model: &str, tol: f64, alphabet: usize) -> SiaR
         accuracy: mean(traces.iter().map(|t| t.correct as u8 as f64)),
         estimators,
         per_trace: traces,
+        intervals: None,
     }
 }
 
@@ -164,6 +168,16 @@ pub fn markdown(r: &SiaReport) -> String {
                 e.estimator,
                 1.0 - r.accuracy
             );
+        }
+    }
+    if let Some(iv) = &r.intervals {
+        let _ = writeln!(
+            s,
+            "\nPaired differences, 95% intervals from {} bootstrap resamples of the chains:\n\n| difference | value | 95% |\n|---|---:|---|",
+            iv.resamples
+        );
+        for (k, [d, lo, hi]) in &iv.differences {
+            let _ = writeln!(s, "| {k} | {d:+.3} | [{lo:+.3}, {hi:+.3}] |");
         }
     }
     s
