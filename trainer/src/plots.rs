@@ -302,7 +302,12 @@ pub fn curves(stem: &Path, panels: &[(String, Vec<Series>)], title: &str) -> any
 /// One bar: label, mean, half-width of its interval.
 pub type Bar = (String, f64, f64);
 
-fn bars_chart<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, bars: &[Bar], metric: &str, title: &str) -> DrawResult {
+fn bars_chart<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    bars: &[Bar],
+    axes: [&str; 2],
+    title: &str,
+) -> DrawResult {
     let lo = bars.iter().map(|b| b.1 - b.2).fold(f64::MAX, f64::min).min(0.0);
     let hi = bars.iter().map(|b| b.1 + b.2).fold(f64::MIN, f64::max).max(lo + 1e-9);
     let pad = (hi - lo) * 0.1;
@@ -327,8 +332,8 @@ fn bars_chart<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, bars: &[Bar], me
                 String::new()
             }
         })
-        .y_desc(metric)
-        .x_desc("arm (bars: mean over seeds; whiskers: 95% confidence interval)")
+        .y_desc(axes[1])
+        .x_desc(axes[0])
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .draw()
@@ -351,9 +356,10 @@ fn bars_chart<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, bars: &[Bar], me
     Ok(())
 }
 
-/// Bar chart of one metric across arms with error bars. Writes `stem.{svg,png}`.
-pub fn bars(stem: &Path, bars: &[Bar], metric: &str, title: &str) -> anyhow::Result<Vec<PathBuf>> {
-    render_with!(stem, (W, H), bars_chart, bars, metric, title)
+/// Bar chart of one metric with error bars; `axes` = [x description, y description]. Writes
+/// `stem.{svg,png}`.
+pub fn bars(stem: &Path, bars: &[Bar], axes: [&str; 2], title: &str) -> anyhow::Result<Vec<PathBuf>> {
+    render_with!(stem, (W, H), bars_chart, bars, axes, title)
 }
 
 /// (method, points (true, estimated)) per series of a scatter plot.

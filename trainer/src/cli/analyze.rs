@@ -88,6 +88,7 @@ fn edis(config: &Path, trajectories: &Path, out: Option<PathBuf>, set: &[String]
     std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&rep)?)?;
     let md = edis_sweep::markdown(&rep);
     std::fs::write(out.join("report.md"), &md)?;
+    edis_sweep::plot(&rep, &out)?;
     print!("{md}");
     println!("\nreport: {}/report.md", out.display());
     Ok(())

@@ -321,6 +321,28 @@ pub fn markdown(r: &SweepReport) -> String {
     s
 }
 
+/// `dir/plots/edis_sweep.{svg,png}`: each scorer's test AUROC with half its 95% interval's width.
+pub fn plot(r: &SweepReport, dir: &std::path::Path) -> anyhow::Result<()> {
+    let bars: Vec<crate::plots::Bar> = r
+        .test
+        .iter()
+        .map(|(k, &a)| {
+            let half = r.intervals.metrics.get(k).map_or(0.0, |[lo, hi]| (hi - lo) / 2.0);
+            (k.trim_start_matches("auroc/").to_string(), a, half)
+        })
+        .collect();
+    crate::plots::bars(
+        &dir.join("plots/edis_sweep"),
+        &bars,
+        [
+            "scorer (bars: AUROC on the test problems; whiskers: half the 95% bootstrap interval's width)",
+            "AUROC",
+        ],
+        "EDIS recalibrated per window vs the paper's thresholds, mean entropy and NLL",
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,7 +225,10 @@ pub fn write(r: &SiaReport, dir: &Path) -> anyhow::Result<()> {
     crate::plots::bars(
         &dir.join("plots/sia_accuracy_by_violations"),
         &bars,
-        "accuracy",
+        [
+            "estimator (gold / samp), monotonicity violations v, chains n",
+            "accuracy",
+        ],
         "Accuracy by monotonicity violations",
     )?;
     Ok(())

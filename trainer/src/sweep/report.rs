@@ -130,7 +130,12 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
             })
             .collect();
         if !bars.is_empty() {
-            paths.extend(plots::bars(&pdir.join(k), &bars, name, name)?);
+            paths.extend(plots::bars(
+                &pdir.join(k),
+                &bars,
+                ["arm (bars: mean over seeds; whiskers: 95% confidence interval)", name],
+                name,
+            )?);
         }
     }
     // training curves: mean over seeds per arm
