@@ -160,3 +160,22 @@ fn every_committed_run_config_parses() {
     }
     assert!(n >= 10, "{n} configs");
 }
+
+/// Every committed sweep file expands into distinct, valid arms (a typo in an axis key or a
+/// `baseline` naming no arm fails here, not an hour into a sweep).
+#[test]
+fn every_committed_sweep_expands() {
+    let dir = root().join("configs/sweeps");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let sweep = entrl::sweep::SweepFile::load(&path).unwrap_or_else(|err| panic!("{err}"));
+            let arms = sweep.arms(&path).unwrap_or_else(|err| panic!("{err}"));
+            entrl::sweep::check_distinct(&arms).unwrap();
+            assert!(!arms.is_empty(), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "{n} sweeps");
+}

@@ -94,11 +94,14 @@ fn an_empty_axis_or_seed_list_is_an_error_naming_the_key() {
             "zip.rl.beta",
         ),
         ("seeds = [0, 1]", "seeds = []", "seeds"),
+        ("seeds = [0, 1]", "seeds = [0, 1]\nbaseline = \"plain\"", "baseline"),
     ] {
         std::fs::write(&p, good.replace(from, to)).unwrap();
         let err = SweepFile::load(&p).unwrap().arms(&p).unwrap_err().to_string();
         assert!(
-            err.contains("sweep.toml") && err.contains(&format!("key '{key}'")) && err.contains("empty"),
+            err.contains("sweep.toml")
+                && err.contains(&format!("key '{key}'"))
+                && (err.contains("empty") || err.contains("names no arm: 'plain'")),
             "{err}"
         );
     }

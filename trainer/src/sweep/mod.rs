@@ -58,6 +58,10 @@ pub struct SweepFile {
     /// Grid axes: all combinations.
     #[serde(default)]
     pub grid: toml::Table,
+    /// An arm label: `sweep.md` adds every other arm's paired difference from it (same seed),
+    /// mean ± 95% Student-t interval over the seeds both finished.
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 fn d_seeds() -> Vec<u64> {
@@ -229,6 +233,15 @@ impl SweepFile {
                     run,
                 });
             }
+        }
+        if let Some(b) = &self.baseline
+            && !arms.iter().any(|a| &a.label == b)
+        {
+            let labels: Vec<&str> = arms.iter().map(|a| a.label.as_str()).collect();
+            return Err(ConfigError(format!(
+                "{origin}: key 'baseline' names no arm: '{b}' (arms: {})",
+                labels.join(", ")
+            )));
         }
         Ok(arms)
     }

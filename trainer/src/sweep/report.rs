@@ -51,6 +51,8 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
     let mut seeds: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     // arm label → per finished seed, its training series (for the curves)
     let mut runs_of: BTreeMap<String, Vec<StepSeries>> = BTreeMap::new();
+    // (arm label, seed) → figures, for the paired differences
+    let mut per_seed: BTreeMap<(String, u64), BTreeMap<String, f64>> = BTreeMap::new();
     for a in arms {
         if !order.contains(&a.label) {
             order.push(a.label.clone());
@@ -65,6 +67,7 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
             .or_default()
             .push(step_series(&lines, &CURVE_KEYS));
         seeds.entry(a.label.clone()).or_default().push(a.seed);
+        per_seed.insert((a.label.clone(), a.seed), figs.clone());
         for (k, v) in figs {
             table.entry(a.label.clone()).or_default().entry(k).or_default().push(v);
         }
@@ -112,6 +115,9 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
             let _ = write!(md, " {cell} |");
         }
         let _ = writeln!(md);
+    }
+    if let Some(b) = &sweep.baseline {
+        md += &paired_md(b, &order, &per_seed);
     }
     let failures = sweep.output_dir.join("failures.jsonl");
     if failures.exists() {
@@ -184,6 +190,47 @@ pub fn aggregate(sweep: &SweepFile, arms: &[Arm]) -> anyhow::Result<(String, Vec
     Ok((md, paths))
 }
 
+/// Metrics of the paired-difference table, with display names and scales.
+const PAIRED: [(&str, &str, f64); 5] = [
+    ("accuracy_final", "greedy accuracy after RL (points)", 100.0),
+    ("accuracy_change", "accuracy change from RL (points)", 100.0),
+    ("eval_mean_at_n", "eval mean@N (points)", 100.0),
+    ("eval_majority", "eval majority vote over N (points)", 100.0),
+    ("eval_pass_at_n", "eval pass@N (points)", 100.0),
+];
+
+/// Each arm minus `baseline` on the same seed, mean ± 95% Student-t interval over the seeds
+/// both finished (`n` in each cell).
+fn paired_md(baseline: &str, order: &[String], per_seed: &BTreeMap<(String, u64), BTreeMap<String, f64>>) -> String {
+    let mut md = format!(
+        "\nPaired differences from `{baseline}` (same seed): mean ± 95% interval (Student t) over the seeds both arms \
+         finished, n seeds.\n\n| arm |"
+    );
+    for (_, name, _) in PAIRED {
+        let _ = write!(md, " {name} |");
+    }
+    let _ = writeln!(md, "\n|---|{}", "---:|".repeat(PAIRED.len()));
+    for label in order.iter().filter(|l| *l != baseline) {
+        let _ = write!(md, "| {label} |");
+        for (k, _, scale) in PAIRED {
+            let d: Vec<f64> = per_seed
+                .iter()
+                .filter(|((l, _), _)| l == label)
+                .filter_map(|((_, seed), f)| Some(f.get(k)? - per_seed.get(&(baseline.to_string(), *seed))?.get(k)?))
+                .collect();
+            let cell = if d.is_empty() {
+                "–".to_string()
+            } else {
+                let (m, ci) = mean_ci(&d);
+                format!("{:+.1} ± {:.1} (n {})", m * scale, ci * scale, d.len())
+            };
+            let _ = write!(md, " {cell} |");
+        }
+        let _ = writeln!(md);
+    }
+    md
+}
+
 /// Figures of one finished arm (its `metrics.jsonl` lines given): key → value.
 pub fn arm_figures(dir: &Path, lines: &[serde_json::Value]) -> anyhow::Result<BTreeMap<String, f64>> {
     let mut m = BTreeMap::new();
@@ -228,6 +275,11 @@ pub fn arm_figures(dir: &Path, lines: &[serde_json::Value]) -> anyhow::Result<BT
         let r: Vec<crate::eval::report::CheckpointReport> = serde_json::from_str(&s)?;
         if let Some(all) = r.last().and_then(|c| c.sources.last()) {
             m.insert("eval_mean_at_n".into(), all.mean_at_n);
+            m.insert("eval_greedy".into(), all.greedy_accuracy);
+            m.insert("eval_majority".into(), all.majority_vote);
+            if let Some((_, p)) = all.pass_at_k.iter().next_back() {
+                m.insert("eval_pass_at_n".into(), *p);
+            }
             for (sig, v) in &all.best_of_n {
                 m.insert(format!("eval_best_of_n_{sig}"), *v);
             }
@@ -264,4 +316,25 @@ pub fn mean_ci(v: &[f64]) -> (f64, f64) {
     }
     let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
     (m, t95(v.len() - 1) * s / n.sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Differences pair the seeds: arm b is baseline + 0.02 + a seed effect the pairing cancels;
+    /// a seed the baseline lacks is left out (n 2).
+    #[test]
+    fn paired_differences_match_seeds() {
+        let mut per_seed = BTreeMap::new();
+        let fig = |acc: f64| BTreeMap::from([("accuracy_final".to_string(), acc)]);
+        for (seed, effect) in [(0u64, 0.0), (1, 0.3)] {
+            per_seed.insert(("base".to_string(), seed), fig(0.1 + effect));
+            per_seed.insert(("b".to_string(), seed), fig(0.12 + effect));
+        }
+        per_seed.insert(("b".to_string(), 7), fig(0.9));
+        let md = paired_md("base", &["base".into(), "b".into()], &per_seed);
+        assert!(md.contains("| b | +2.0 ± 0.0 (n 2) |"), "{md}");
+        assert!(!md.contains("| base |"));
+    }
 }
