@@ -84,12 +84,8 @@ fn edis(config: &Path, trajectories: &Path, out: Option<PathBuf>, set: &[String]
         &section,
         run.eval.bootstrap,
     )?;
-    std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
-    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&rep)?)?;
-    let md = edis_sweep::markdown(&rep);
-    std::fs::write(out.join("report.md"), &md)?;
-    edis_sweep::plot(&rep, &out)?;
-    print!("{md}");
+    edis_sweep::write(&rep, &out).with_context(|| out.display().to_string())?;
+    print!("{}", edis_sweep::markdown(&rep));
     println!("\nreport: {}/report.md", out.display());
     Ok(())
 }

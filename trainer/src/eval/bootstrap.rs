@@ -51,10 +51,18 @@ pub fn resampled<T: Sync>(
     let picks: Vec<Vec<usize>> = (0..resamples)
         .map(|_| (0..items.len()).map(|_| rng.random_range(0..items.len())).collect())
         .collect();
-    let stats: Vec<BTreeMap<String, f64>> = picks
-        .par_iter()
-        .map(|pick| stat(&pick.iter().map(|&i| &items[i]).collect::<Vec<&T>>()))
-        .collect();
+    evaluated(&picks, |pick| {
+        stat(&pick.iter().map(|&i| &items[i]).collect::<Vec<&T>>())
+    })
+}
+
+/// `stat` of every drawn resample, in parallel, gathered per metric in draw order (the same on
+/// any number of threads). Resamples drawn another way (e.g. within strata) share this step.
+pub fn evaluated<P: Sync>(
+    picks: &[P],
+    stat: impl Fn(&P) -> BTreeMap<String, f64> + Sync,
+) -> BTreeMap<String, Vec<f64>> {
+    let stats: Vec<BTreeMap<String, f64>> = picks.par_iter().map(&stat).collect();
     let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for one in stats {
         for (k, v) in one {

@@ -321,8 +321,16 @@ pub fn markdown(r: &SweepReport) -> String {
     s
 }
 
+/// Writes `dir/report.{json,md}` and the plot.
+pub fn write(r: &SweepReport, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(r)?)?;
+    std::fs::write(dir.join("report.md"), markdown(r))?;
+    plot(r, dir)
+}
+
 /// `dir/plots/edis_sweep.{svg,png}`: each scorer's test AUROC with half its 95% interval's width.
-pub fn plot(r: &SweepReport, dir: &std::path::Path) -> anyhow::Result<()> {
+fn plot(r: &SweepReport, dir: &std::path::Path) -> anyhow::Result<()> {
     let bars: Vec<crate::plots::Bar> = r
         .test
         .iter()

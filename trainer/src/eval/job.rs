@@ -188,6 +188,10 @@ fn eval_target<B: Backend>(
         };
         trajectories::write(&dir.join("trajectories"), &h, recs)?;
     }
+    let decoders = decoder_arms(&model, &spec, plan, run)?;
+    let greedy_correct: Vec<bool> = greedy.iter().map(|r| r.correct).collect();
+    let decoder_intervals =
+        super::decoders::arm_intervals(&decoders, &greedy_correct, run.eval.bootstrap, run.seed ^ 0xDEC0_DE25);
     let rep = CheckpointReport {
         header: ReportHeader {
             checkpoint: t.dir.display().to_string(),
@@ -206,19 +210,8 @@ fn eval_target<B: Backend>(
                 seed: run.seed ^ 0xB007_57A9,
             },
         ),
-        decoders: decoder_arms(&model, &spec, plan, run)?,
-        decoder_intervals: None,
-    };
-    let greedy_correct: Vec<bool> = greedy.iter().map(|r| r.correct).collect();
-    let decoder_intervals = super::decoders::arm_intervals(
-        &rep.decoders,
-        &greedy_correct,
-        run.eval.bootstrap,
-        run.seed ^ 0xDEC0_DE25,
-    );
-    let rep = CheckpointReport {
+        decoders,
         decoder_intervals,
-        ..rep
     };
     let title = |what: &str| {
         format!(

@@ -9,10 +9,9 @@ use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 
 use super::report::{DomainEstimate, summarise};
-use crate::eval::bootstrap::{Intervals, intervals_of};
+use crate::eval::bootstrap::{Intervals, evaluated, intervals_of};
 
 /// A domain rebuilt from the answers at `pick`.
 fn resampled_domain(d: &DomainEstimate, pick: &[usize]) -> DomainEstimate {
@@ -59,19 +58,10 @@ pub fn intervals(domains: &[DomainEstimate], resamples: usize, seed: u64) -> Opt
                 .collect()
         })
         .collect();
-    let stats: Vec<BTreeMap<String, f64>> = picks
-        .par_iter()
-        .map(|pick| {
-            let ds: Vec<DomainEstimate> = domains.iter().zip(pick).map(|(d, p)| resampled_domain(d, p)).collect();
-            flat(&ds)
-        })
-        .collect();
-    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for one in stats {
-        for (k, v) in one {
-            samples.entry(k).or_default().push(v);
-        }
-    }
+    let samples = evaluated(&picks, |pick| {
+        let ds: Vec<DomainEstimate> = domains.iter().zip(pick).map(|(d, p)| resampled_domain(d, p)).collect();
+        flat(&ds)
+    });
     let methods: Vec<String> = domains[0].values.keys().filter(|m| *m != "sentinel").cloned().collect();
     let pairs: Vec<(String, String)> = ["mae", "spearman"]
         .iter()
