@@ -11,7 +11,7 @@ use entrl::rollout::{
     Completion, Control, DecodeHooks, DecodePolicy, RolloutConfig, SamplerPlace, SamplingParams, Shapes, StepView,
     decode, generate,
 };
-use entrl_tests::{logits_rows, smollm2_dir, tiny_model};
+use entrl_tests::{assert_same_completions as assert_same, logits_rows, smollm2_dir, tiny_model};
 
 const V: usize = 96;
 
@@ -20,6 +20,7 @@ fn policy(shapes: Shapes, sampler: SamplerPlace, bucket: usize) -> DecodePolicy 
         shapes,
         sampler,
         length_bucket: bucket,
+        ..Default::default()
     }
 }
 
@@ -37,30 +38,6 @@ fn cfg(group: usize, max_new: usize, temperature: f64, eos: Vec<u32>, policy: De
         first_prompt_index: 0,
         policy,
     }
-}
-
-/// Same tokens, finish reasons and forks; statistics within `tol`.
-fn assert_same(a: &[Completion], b: &[Completion], tol: f32) -> f32 {
-    assert_eq!(a.len(), b.len(), "completion count");
-    let mut worst = 0f32;
-    for (x, y) in a.iter().zip(b) {
-        assert_eq!((x.prompt_index, x.sample_index), (y.prompt_index, y.sample_index));
-        assert_eq!(x.tokens, y.tokens, "tokens of ({}, {})", x.prompt_index, x.sample_index);
-        assert_eq!(x.finish_reason, y.finish_reason);
-        assert_eq!(x.forks.len(), y.forks.len());
-        for j in 0..x.tokens.len() {
-            worst = worst
-                .max((x.logprobs[j] - y.logprobs[j]).abs())
-                .max((x.entropies[j] - y.entropies[j]).abs())
-                .max((x.self_certainty[j] - y.self_certainty[j]).abs());
-            for ((ti, tl), (ui, ul)) in x.top_logprobs[j].iter().zip(&y.top_logprobs[j]) {
-                assert_eq!(ti, ui, "top ids at {j}");
-                worst = worst.max((tl - ul).abs());
-            }
-        }
-    }
-    assert!(worst <= tol, "statistics differ by {worst:.2e} > {tol}");
-    worst
 }
 
 /// Each token's log-prob and entropy against a from-scratch forward of the whole sequence.

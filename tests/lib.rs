@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Int, Tensor, TensorData};
 use entrl::backend::Cpu;
 use entrl::model::{ModelConfig, Transformer, weights};
+use entrl::rollout::Completion;
 
 /// Repository root.
 pub fn root() -> PathBuf {
@@ -104,5 +105,30 @@ pub fn assert_equals_from_scratch(
         worst = worst.max((st.entropy - c.entropies[j] as f64).abs());
     }
     assert!(worst <= tol, "decoder vs from-scratch: {worst:.2e} > {tol}");
+    worst
+}
+
+/// Two decodes of the same work: same tokens, finish reasons, forks and top ids; statistics
+/// (log-probs, entropies, self-certainty, top log-probs) within `tol`. Returns the largest gap.
+pub fn assert_same_completions(a: &[Completion], b: &[Completion], tol: f32) -> f32 {
+    assert_eq!(a.len(), b.len(), "completion count");
+    let mut worst = 0f32;
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((x.prompt_index, x.sample_index), (y.prompt_index, y.sample_index));
+        assert_eq!(x.tokens, y.tokens, "tokens of ({}, {})", x.prompt_index, x.sample_index);
+        assert_eq!(x.finish_reason, y.finish_reason);
+        assert_eq!(x.forks.len(), y.forks.len());
+        for j in 0..x.tokens.len() {
+            worst = worst
+                .max((x.logprobs[j] - y.logprobs[j]).abs())
+                .max((x.entropies[j] - y.entropies[j]).abs())
+                .max((x.self_certainty[j] - y.self_certainty[j]).abs());
+            for ((ti, tl), (ui, ul)) in x.top_logprobs[j].iter().zip(&y.top_logprobs[j]) {
+                assert_eq!(ti, ui, "top ids at {j}");
+                worst = worst.max((tl - ul).abs());
+            }
+        }
+    }
+    assert!(worst <= tol, "statistics differ by {worst:.2e} > {tol}");
     worst
 }

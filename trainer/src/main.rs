@@ -44,6 +44,7 @@ enum Cmd {
 }
 
 fn main() -> std::process::ExitCode {
+    cli::malloc::tune(); // may re-execute this binary once, before any work (cli/malloc.rs)
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)

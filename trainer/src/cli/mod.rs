@@ -5,6 +5,7 @@ pub mod bench;
 pub mod decoder_args;
 pub mod eval;
 pub mod generate;
+pub mod malloc;
 pub mod model_dir;
 pub mod sentinel;
 pub mod sweep;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::DeviceSpec;
-use crate::rollout::policy::{DecodePolicy, SamplerPlace, Shapes};
+use crate::rollout::policy::{DecodeLayers, DecodePolicy, SamplerPlace, Shapes};
 
 /// `decode.shapes`: the device's own (`auto`: GPU fixed, CPU shrink) or a forced one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -41,6 +41,8 @@ pub struct DecodeSection {
     pub sampler: SamplerChoice,
     /// Prompt columns and attended keys are multiples of this under fixed shapes.
     pub length_bucket: usize,
+    /// `"auto"`, `"host"` or `"backend"`: who runs a decode step's layers on the CPU.
+    pub layers: DecodeLayers,
 }
 
 impl Default for DecodeSection {
@@ -49,6 +51,7 @@ impl Default for DecodeSection {
             shapes: ShapesChoice::Auto,
             sampler: SamplerChoice::Auto,
             length_bucket: 64,
+            layers: DecodeLayers::Auto,
         }
     }
 }
@@ -79,6 +82,7 @@ impl DecodeSection {
                 SamplerChoice::Auto => SamplerPlace::Host,
             },
             length_bucket: self.length_bucket,
+            layers: self.layers,
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod config;
 pub mod gguf;
+pub mod host_decode;
 pub mod prefix;
 pub mod rope;
 pub mod skinny;

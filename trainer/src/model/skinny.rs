@@ -85,7 +85,7 @@ pub fn product(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
 
 /// One block: `out [m, nb] = x [m, k] · wb [nb, k]ᵀ`, with the widest SIMD this CPU has (pulp's
 /// runtime dispatch: AVX-512, AVX2+FMA, SSE, NEON or scalar).
-fn block_product(x: &[f32], m: usize, wb: &[f32], nb: usize, k: usize, out: &mut [f32]) {
+pub(crate) fn block_product(x: &[f32], m: usize, wb: &[f32], nb: usize, k: usize, out: &mut [f32]) {
     pulp::Arch::new().dispatch(Block { x, m, wb, nb, k, out });
 }
 

@@ -152,6 +152,11 @@ impl<B: Backend> Rope<B> {
         Self::new(&positions, inv_freq, device)
     }
 
+    /// The tables: cos and sin, each `[B, 1, T, E/2]`.
+    pub(crate) fn tables(&self) -> (&Tensor<B, 4>, &Tensor<B, 4>) {
+        (&self.cos, &self.sin)
+    }
+
     /// HF "rotate-half" rotation of `x [B, heads, T, E]`: pairs (i, i + E/2) rotate together.
     fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let half = x.dims()[3] / 2;

@@ -12,5 +12,5 @@ mod stepper;
 pub use completion::{Completion, FinishReason, ForkPoint, RolloutConfig};
 pub use decoder::{Control, DecodeCost, DecodeHooks, Decoded, StepView, decode};
 pub use engine::{LogitsProcessor, generate, generate_with};
-pub use policy::{DecodePolicy, SamplerPlace, Shapes};
+pub use policy::{DecodeLayers, DecodePolicy, SamplerPlace, Shapes};
 pub use sampler::SamplingParams;

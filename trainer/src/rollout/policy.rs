@@ -35,6 +35,20 @@ pub enum SamplerPlace {
     Device,
 }
 
+/// Which code runs a decode step's layers (prefill and training always run burn's ops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecodeLayers {
+    /// The host layers where they apply and pay off: burn-flex, f32, shrinking shapes and
+    /// projections large enough for the skinny kernel (SmolLM2-135M; not the quickstart's model).
+    #[default]
+    Auto,
+    /// The host layers wherever they apply (burn-flex, f32, shrinking shapes).
+    Host,
+    /// burn's tensor ops, as in training.
+    Backend,
+}
+
 /// The decode loop's layout policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecodePolicy {
@@ -44,6 +58,9 @@ pub struct DecodePolicy {
     pub sampler: SamplerPlace,
     /// Length bucket of the fixed-shape policy (prompt columns and attended keys are multiples).
     pub length_bucket: usize,
+    /// Host decode layers or burn's ops (`model/host_decode.rs`).
+    #[serde(default)]
+    pub layers: DecodeLayers,
 }
 
 impl Default for DecodePolicy {
@@ -53,6 +70,7 @@ impl Default for DecodePolicy {
             shapes: Shapes::Shrink,
             sampler: SamplerPlace::Host,
             length_bucket: 64,
+            layers: DecodeLayers::Auto,
         }
     }
 }

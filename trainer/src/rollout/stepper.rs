@@ -15,9 +15,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::completion::{Completion, RolloutConfig};
 use super::device_step::{DeviceStep, device_step, noise_key};
-use super::policy::{SamplerPlace, Shapes};
+use super::policy::{DecodeLayers, DecodePolicy, SamplerPlace, Shapes};
 use crate::model::transformer::{Rope, attention_bias_keys};
-use crate::model::{KvCache, Transformer};
+use crate::model::{KvCache, Transformer, host_decode};
 
 /// What the last forward left per cache row.
 pub(super) enum StepOut {
@@ -96,7 +96,12 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         } else {
             1
         };
-        let mut cache = KvCache::new(layers, np, kv, capacity, hd, &device).with_key_bucket(bucket);
+        let mut cache = if host_layers(model, policy) {
+            KvCache::new_host(layers, np, kv, capacity, hd, &device)
+        } else {
+            KvCache::new(layers, np, kv, capacity, hd, &device)
+        }
+        .with_key_bucket(bucket);
         let bias = attention_bias_keys(&pad, lmax, lmax, cache.keys_after(lmax), &device);
         let (hidden, mass) = match probe {
             None => (model.forward_hidden(tokens, &rope, &bias, Some(&mut cache)), None),
@@ -225,21 +230,17 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         let rope = Rope::new(&positions, &mc.rope_inv_freq(), &device);
         let s_keys = self.cache.keys_after(1);
         let bias = attention_bias_keys(&self.slot_pad, 1, len + 1, s_keys, &device);
-        let hidden = match probe {
-            None => self.model.forward_hidden(fed, &rope, &bias, Some(&mut self.cache)),
-            Some(ranges) => {
-                let mut per_slot = vec![None; width];
-                for (&s, c) in self.slots.iter().zip(rows) {
-                    per_slot[s] = ranges[c.prompt_index].clone();
-                }
-                let keys = probe_mask(&per_slot, &self.slot_pad, s_keys, &device);
-                let (h, m) = self
-                    .model
-                    .forward_hidden_probed(fed, &rope, &bias, Some(&mut self.cache), &keys);
-                self.attention = to_host(m);
-                h
+        let keys = probe.map(|ranges| {
+            let mut per_slot = vec![None; width];
+            for (&s, c) in self.slots.iter().zip(rows) {
+                per_slot[s] = ranges[c.prompt_index].clone();
             }
-        };
+            probe_mask(&per_slot, &self.slot_pad, s_keys, &device)
+        });
+        let (hidden, mass) = self.layers(fed, &rope, &bias, keys.as_ref());
+        if let Some(m) = mass {
+            self.attention = to_host(m);
+        }
         let logits = self.model.logits(hidden).squeeze_dim::<2>(1); // [rows, V]
         self.out = if device_sampling {
             let mut keys = vec![0u32; width];
@@ -250,6 +251,43 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
         } else {
             StepOut::Host(to_host(logits))
         };
+    }
+}
+
+/// Whether decode steps run the host layers (`model/host_decode.rs`): where they apply (burn-flex,
+/// f32, shrinking shapes) and the policy asks for them or, under `auto`, they pay off.
+fn host_layers<B: Backend>(model: &Transformer<B>, policy: &DecodePolicy) -> bool {
+    policy.shapes == Shapes::Shrink
+        && host_decode::supported(model)
+        && match policy.layers {
+            DecodeLayers::Backend => false,
+            DecodeLayers::Host => true,
+            DecodeLayers::Auto => host_decode::worthwhile(model.config()),
+        }
+}
+
+impl<B: Backend> Stepper<'_, '_, B> {
+    /// One token per cache row through the layers — the host decode layers when the cache is on
+    /// the host, burn's ops otherwise: hidden states `[rows, 1, D]` and, with a probe, the last
+    /// layer's attention mass on the marked keys `[rows, 1]`.
+    fn layers(
+        &mut self,
+        fed: Tensor<B, 2, Int>,
+        rope: &Rope<B>,
+        bias: &Tensor<B, 4>,
+        keys: Option<&Tensor<B, 4>>,
+    ) -> (Tensor<B, 3>, Option<Tensor<B, 2>>) {
+        if self.cache.is_host() && host_decode::supported(self.model) {
+            return host_decode::decode_step(self.model, fed, rope, bias, &mut self.cache, keys);
+        }
+        let cache = Some(&mut self.cache);
+        match keys {
+            None => (self.model.forward_hidden(fed, rope, bias, cache), None),
+            Some(k) => {
+                let (h, m) = self.model.forward_hidden_probed(fed, rope, bias, cache, k);
+                (h, Some(m))
+            }
+        }
     }
 }
 
