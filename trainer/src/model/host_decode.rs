@@ -158,6 +158,12 @@ pub(crate) fn decode_step<B: Backend>(
         .flat_map(|&t| table[t as usize * d..(t as usize + 1) * d].iter().copied())
         .collect();
     let host = cache.host_mut().expect("host decode layers need a host cache");
+    assert!(
+        pos < host.capacity,
+        "kv cache overflow: {} > {}",
+        pos + 1,
+        host.capacity
+    );
     let last = model.layers.len() - 1;
     let mut mass = None;
     for (i, block) in model.layers.iter().enumerate() {
