@@ -83,6 +83,42 @@ pub fn product(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
     y
 }
 
+/// Several products of the same `x [m, k]` — `y_i [m, n_i] = x · w_iᵀ` for each `(w_i, n_i)` —
+/// in one parallel pass over all weights' row blocks (one rayon dispatch instead of one per
+/// weight: a decode step's q/k/v and gate/up). Each output is the same dot product as
+/// [`product`]'s, summed in the same order.
+pub fn products(x: &[f32], m: usize, ws: &[(&[f32], usize)], k: usize) -> Vec<Vec<f32>> {
+    let threads = rayon::current_num_threads().max(1);
+    let total: usize = ws.iter().map(|(_, n)| n).sum();
+    let block = (total.div_ceil(threads * 8).div_ceil(4) * 4).max(16);
+    // (weight, first row, rows of W): every weight's rows cut into blocks
+    let jobs: Vec<(usize, usize, &[f32])> = ws
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &(w, n))| {
+            assert!(x.len() == m * k && w.len() == n * k, "skinny: shapes");
+            w.chunks(block * k).enumerate().map(move |(b, wb)| (i, b * block, wb))
+        })
+        .collect();
+    let outs: Vec<Vec<f32>> = jobs
+        .par_iter()
+        .map(|&(_, _, wb)| {
+            let nb = wb.len() / k;
+            let mut out = vec![0f32; m * nb];
+            block_product(x, m, wb, nb, k, &mut out);
+            out
+        })
+        .collect();
+    let mut ys: Vec<Vec<f32>> = ws.iter().map(|&(_, n)| vec![0f32; m * n]).collect();
+    for (&(i, j0, _), out) in jobs.iter().zip(&outs) {
+        let (n, nb) = (ws[i].1, out.len() / m);
+        for r in 0..m {
+            ys[i][r * n + j0..r * n + j0 + nb].copy_from_slice(&out[r * nb..(r + 1) * nb]);
+        }
+    }
+    ys
+}
+
 /// One block: `out [m, nb] = x [m, k] · wb [nb, k]ᵀ`, with the widest SIMD this CPU has (pulp's
 /// runtime dispatch: AVX-512, AVX2+FMA, SSE, NEON or scalar).
 pub(crate) fn block_product(x: &[f32], m: usize, wb: &[f32], nb: usize, k: usize, out: &mut [f32]) {
@@ -206,6 +242,26 @@ mod tests {
             let r = reference(&x, m, &w, n, k);
             let err = y.iter().zip(&r).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
             assert!(err < 1e-4 * (k as f64).sqrt(), "m={m} n={n} k={k}: max error {err}");
+        }
+    }
+
+    #[test]
+    fn several_weights_in_one_pass_equal_one_product_each() {
+        for (m, k, shapes) in [
+            (5, 70, [(33, 3), (130, 4), (7, 5)]),
+            (6, 128, [(128, 3), (64, 4), (64, 5)]),
+        ] {
+            let ws: Vec<(Vec<f32>, usize)> = shapes.map(|(n, s)| (pseudo(n * k, s), n)).into();
+            let x = pseudo(m * k, 9);
+            let refs: Vec<(&[f32], usize)> = ws.iter().map(|(w, n)| (w.as_slice(), *n)).collect();
+            let ys = products(&x, m, &refs, k);
+            for ((w, n), y) in ws.iter().zip(&ys) {
+                let one = product(&x, m, w, *n, k);
+                assert!(
+                    y.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "bitwise equal to one product"
+                );
+            }
         }
     }
 
