@@ -35,37 +35,45 @@ impl HostKv {
 
     /// Keeps (or repeats) rows, copying only the first `filled` positions of each head.
     fn select_rows(&mut self, rows: &[usize], filled: usize) {
-        let per_row = self.kv_heads * self.capacity * self.head_dim;
-        let span = filled * self.head_dim;
+        // dropping rows (increasing, each moving towards the front) compacts the buffers in place
         let in_place = rows.len() <= self.rows
             && rows.iter().enumerate().all(|(i, &r)| r >= i)
             && rows.windows(2).all(|w| w[0] < w[1]);
-        for (k, v) in &mut self.layers {
-            for buf in [k, v] {
-                if in_place {
-                    // rows only move towards the front: each copy reads a row not yet overwritten
-                    for (i, &r) in rows.iter().enumerate().filter(|(i, r)| *i != **r) {
-                        for h in 0..self.kv_heads {
-                            let src = r * per_row + h * self.capacity * self.head_dim;
-                            let dst = i * per_row + h * self.capacity * self.head_dim;
-                            buf.copy_within(src..src + span, dst);
-                        }
-                    }
-                    buf.truncate(rows.len() * per_row);
-                } else {
-                    let mut out = vec![0f32; rows.len() * per_row];
-                    for (i, &r) in rows.iter().enumerate() {
-                        for h in 0..self.kv_heads {
-                            let (src, dst) = (r * per_row + h * self.capacity * self.head_dim, i * per_row);
-                            let dst = dst + h * self.capacity * self.head_dim;
-                            out[dst..dst + span].copy_from_slice(&buf[src..src + span]);
-                        }
-                    }
-                    *buf = out;
+        let mut layers = std::mem::take(&mut self.layers);
+        for buf in layers.iter_mut().flat_map(|(k, v)| [k, v]) {
+            if in_place {
+                // each copy reads a row not yet overwritten
+                for (i, &r) in rows.iter().enumerate().filter(|(i, r)| *i != **r) {
+                    self.copy_row(buf, r, i, filled);
                 }
+                buf.truncate(self.at(rows.len(), 0, 0));
+            } else {
+                let mut out = vec![0f32; self.at(rows.len(), 0, 0)];
+                for (i, &r) in rows.iter().enumerate() {
+                    self.copy_row_to(buf, r, &mut out, i, filled);
+                }
+                *buf = out;
             }
         }
+        self.layers = layers;
         self.rows = rows.len();
+    }
+
+    /// Copies the first `filled` positions of every head of row `from` onto row `to` of `buf`.
+    fn copy_row(&self, buf: &mut [f32], from: usize, to: usize, filled: usize) {
+        for h in 0..self.kv_heads {
+            let src = self.at(from, h, 0);
+            buf.copy_within(src..src + filled * self.head_dim, self.at(to, h, 0));
+        }
+    }
+
+    /// The same from row `from` of `buf` onto row `to` of another buffer `out`.
+    fn copy_row_to(&self, buf: &[f32], from: usize, out: &mut [f32], to: usize, filled: usize) {
+        let span = filled * self.head_dim;
+        for h in 0..self.kv_heads {
+            let (src, dst) = (self.at(from, h, 0), self.at(to, h, 0));
+            out[dst..dst + span].copy_from_slice(&buf[src..src + span]);
+        }
     }
 
     /// Writes `[rows, K, t, E]` values at positions `start..start + t` of `buf`.

@@ -60,27 +60,7 @@ fn from_flex<B: Backend>(t: Tensor<Flex, 2>) -> Option<Tensor<B, 2>> {
 
 /// `y [m, n] = x [m, k] · w [n, k]ᵀ`, row-major slices; W's rows split across rayon's threads.
 pub fn product(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
-    assert!(x.len() == m * k && w.len() == n * k, "skinny: shapes");
-    // Blocks of W rows: ~8 per thread for balance, a multiple of the 4-row tile.
-    let threads = rayon::current_num_threads().max(1);
-    let block = (n.div_ceil(threads * 8).div_ceil(4) * 4).max(16);
-    let blocks: Vec<Vec<f32>> = w
-        .par_chunks(block * k)
-        .map(|wb| {
-            let nb = wb.len() / k;
-            let mut out = vec![0f32; m * nb]; // [m, nb]
-            block_product(x, m, wb, nb, k, &mut out);
-            out
-        })
-        .collect();
-    let mut y = vec![0f32; m * n];
-    for (b, out) in blocks.iter().enumerate() {
-        let (j0, nb) = (b * block, out.len() / m);
-        for i in 0..m {
-            y[i * n + j0..i * n + j0 + nb].copy_from_slice(&out[i * nb..(i + 1) * nb]);
-        }
-    }
-    y
+    products(x, m, &[(w, n)], k).pop().expect("one product")
 }
 
 /// Several products of the same `x [m, k]` — `y_i [m, n_i] = x · w_iᵀ` for each `(w_i, n_i)` —
@@ -88,6 +68,7 @@ pub fn product(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
 /// weight: a decode step's q/k/v and gate/up). Each output is the same dot product as
 /// [`product`]'s, summed in the same order.
 pub fn products(x: &[f32], m: usize, ws: &[(&[f32], usize)], k: usize) -> Vec<Vec<f32>> {
+    // Blocks of W rows: ~8 per thread for balance, a multiple of the 4-row tile.
     let threads = rayon::current_num_threads().max(1);
     let total: usize = ws.iter().map(|(_, n)| n).sum();
     let block = (total.div_ceil(threads * 8).div_ceil(4) * 4).max(16);

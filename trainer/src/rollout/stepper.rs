@@ -277,7 +277,8 @@ impl<B: Backend> Stepper<'_, '_, B> {
         bias: &Tensor<B, 4>,
         keys: Option<&Tensor<B, 4>>,
     ) -> (Tensor<B, 3>, Option<Tensor<B, 2>>) {
-        if self.cache.is_host() && host_decode::supported(self.model) {
+        if self.cache.is_host() {
+            // `host_layers` chose a host cache only where the host layers apply
             return host_decode::decode_step(self.model, fed, rope, bias, &mut self.cache, keys);
         }
         let cache = Some(&mut self.cache);
