@@ -133,10 +133,13 @@ impl WithSimd for Block<'_> {
 }
 
 impl Block<'_> {
-    /// Walks W in groups of up to `NR` rows; for each, x in groups of up to `MR` rows.
+    /// Walks W in groups of up to `NR` rows; for each, x in groups of up to `MR` rows. While a
+    /// group is being multiplied, the next group's rows are prefetched, a share in each x pass.
     #[inline(always)]
     fn tiles<S: Simd, const MR: usize, const NR: usize>(self, simd: S) {
         let Block { x, m, wb, nb, k, out } = self;
+        let prefetch = Prefetch::new();
+        let passes = m.div_ceil(MR);
         let mut j = 0;
         while j < nb {
             let nr = (nb - j).min(NR);
@@ -144,6 +147,8 @@ impl Block<'_> {
                 let r = j + c.min(nr - 1); // unused slots repeat the last row
                 &wb[r * k..(r + 1) * k]
             });
+            let next = &wb[((j + nr) * k).min(wb.len())..((j + nr + NR) * k).min(wb.len())];
+            let share = next.len().div_ceil(passes);
             let mut i = 0;
             while i < m {
                 let mr = (m - i).min(MR);
@@ -151,7 +156,9 @@ impl Block<'_> {
                     let r = i + r.min(mr - 1);
                     &x[r * k..(r + 1) * k]
                 });
-                let dots = tile::<S, MR, NR>(simd, x_rows, w_rows);
+                let q = i / MR;
+                let ahead = &next[(q * share).min(next.len())..((q + 1) * share).min(next.len())];
+                let dots = tile::<S, MR, NR>(simd, x_rows, w_rows, &prefetch, ahead);
                 for (r, row) in dots.iter().enumerate().take(mr) {
                     out[(i + r) * nb + j..(i + r) * nb + j + nr].copy_from_slice(&row[..nr]);
                 }
@@ -162,19 +169,57 @@ impl Block<'_> {
     }
 }
 
+/// Software prefetch into L1 (x86-64; a no-op elsewhere). Why: W streams from memory once per
+/// decode step (540 MB for SmolLM2), and each group of W rows is multiplied by every x pass from
+/// L1 before the next group is read. The hardware prefetcher does not run ahead of that bursty
+/// pattern: the head's product at 16 rows took 7.6 ms without and 5.0 ms with (docs/LOG.md).
+struct Prefetch {
+    #[cfg(target_arch = "x86_64")]
+    sse: Option<pulp::core_arch::x86::Sse>,
+}
+
+impl Prefetch {
+    #[inline(always)]
+    fn new() -> Self {
+        Prefetch {
+            #[cfg(target_arch = "x86_64")]
+            sse: pulp::core_arch::x86::Sse::try_new(),
+        }
+    }
+
+    /// Asks for the cache line holding `span[at]`, if `at` is inside `span`.
+    #[inline(always)]
+    fn line(&self, span: &[f32], at: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(sse), Some(v)) = (self.sse, span.get(at)) {
+            sse._mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((v as *const f32).cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (span, at);
+    }
+}
+
 /// `MR × NR` dot products of equal-length rows: vector FMAs over the SIMD head, one horizontal
-/// sum each, then the scalar tail.
+/// sum each, then the scalar tail. `ahead` (W rows of the next group) is prefetched spread over
+/// the iterations, a few 64-byte lines (16 floats) per iteration.
 #[inline(always)]
 fn tile<S: Simd, const MR: usize, const NR: usize>(
     simd: S,
     x_rows: [&[f32]; MR],
     w_rows: [&[f32]; NR],
+    prefetch: &Prefetch,
+    ahead: &[f32],
 ) -> [[f32; NR]; MR] {
     let zero = simd.splat_f32s(0.0);
     let mut acc = [[zero; NR]; MR];
     let xs: [(&[S::f32s], &[f32]); MR] = x_rows.map(S::as_simd_f32s);
     let ws: [(&[S::f32s], &[f32]); NR] = w_rows.map(S::as_simd_f32s);
-    for p in 0..ws[0].0.len() {
+    let iters = ws[0].0.len();
+    let lines_per_iter = ahead.len().div_ceil(16).div_ceil(iters.max(1));
+    for p in 0..iters {
+        for l in 0..lines_per_iter {
+            prefetch.line(ahead, (p * lines_per_iter + l) * 16);
+        }
         let wv: [S::f32s; NR] = std::array::from_fn(|c| ws[c].0[p]);
         for (acc_r, (xh, _)) in acc.iter_mut().zip(&xs) {
             let xv = xh[p];

@@ -30,7 +30,9 @@ use rayon::prelude::*;
 
 use super::completion::{Completion, FinishReason, ForkPoint, RolloutConfig};
 use super::device_step::DeviceStep;
-use super::sampler::{RowStats, StepStats, TokenStep, apply_repetition_penalty, choose, row_rng, splitmix64};
+use super::sampler::{
+    RowStats, StepStats, TokenStep, apply_repetition_penalty, choose, row_rng, splitmix64, stats_and_choose,
+};
 use super::stepper::{StepOut, Stepper, samples_on_device};
 use crate::model::Transformer;
 
@@ -225,11 +227,12 @@ impl<'m, 'p, B: Backend> Stepper<'m, 'p, B> {
             .enumerate()
             .map(|(b, row)| {
                 let logits = self.row_logits(b);
-                let draw = plain_draws.then(|| {
-                    let mut rng = row.rng.clone();
-                    (choose(logits, p, &mut rng) as u32, rng)
-                });
-                (StepStats::of(logits, p), draw)
+                if !plain_draws {
+                    return (StepStats::of(logits, p), None);
+                }
+                let mut rng = row.rng.clone();
+                let (stats, token) = stats_and_choose(logits, p, &mut rng);
+                (stats, Some((token as u32, rng)))
             })
             .collect();
         let mut next = NextBatch::with_capacity(rows.len());

@@ -92,11 +92,18 @@ pub struct RowStats {
 
 /// Log-sum-exp, entropy and self-certainty of `softmax(z / t)` in one pass over the row.
 pub fn row_stats(logits: &[f32], t: f64) -> RowStats {
+    row_stats_with(logits, t, |_| ())
+}
+
+/// [`row_stats`], handing each exponential `exp(z_v / t − max)` to `each` in id order.
+#[inline(always)]
+fn row_stats_with(logits: &[f32], t: f64, mut each: impl FnMut(f64)) -> RowStats {
     let max = logits.iter().fold(f64::NEG_INFINITY, |m, &z| m.max(z as f64 / t));
     let (mut sum, mut sum_pz, mut sum_z) = (0.0, 0.0, 0.0);
     for &z in logits {
         let zs = z as f64 / t;
         let e = (zs - max).exp();
+        each(e);
         sum += e;
         sum_pz += e * zs;
         sum_z += zs;
@@ -161,7 +168,11 @@ pub struct StepStats {
 impl StepStats {
     /// Statistics of `softmax(logits / p.stats_temperature)`.
     pub fn of(logits: &[f32], p: &SamplingParams) -> Self {
-        let row = row_stats(logits, p.stats_temperature);
+        Self::with_row(logits, p, row_stats(logits, p.stats_temperature))
+    }
+
+    /// The statistics around `row` (computed from `logits` at `p.stats_temperature`).
+    fn with_row(logits: &[f32], p: &SamplingParams, row: RowStats) -> Self {
         let lp = |i: usize| (logits[i] as f64 / p.stats_temperature - row.logz) as f32;
         let top = top_indices(logits, p.top_logprobs)
             .into_iter()
@@ -195,6 +206,31 @@ impl StepStats {
 pub fn step(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> TokenStep {
     let token = choose(logits, p, rng) as u32;
     StepStats::of(logits, p).step(logits, token)
+}
+
+thread_local! {
+    /// One row's exponentials for [`stats_and_choose`] (`[V]` f64; reused across steps).
+    static WEIGHTS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`StepStats::of`] and [`choose`] of one row, as a pair. Where both distributions are the raw
+/// model's (temperature 1 for statistics and sampling, no top-k, no nucleus) the draw reuses the
+/// statistics' exponentials: dividing by 1.0 is exact, so they are bitwise the weights, and their
+/// running sum the total, that [`choose_full`] recomputes — the same token and RNG state, without
+/// its second and third passes of f64 `exp` over the vocabulary.
+pub fn stats_and_choose(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> (StepStats, usize) {
+    let raw = p.temperature == 1.0 && p.stats_temperature == 1.0 && p.top_k == 0 && p.top_p >= 1.0;
+    if !raw {
+        let token = choose(logits, p, rng);
+        return (StepStats::of(logits, p), token);
+    }
+    WEIGHTS.with_borrow_mut(|w| {
+        w.clear();
+        let row = row_stats_with(logits, 1.0, |e| w.push(e));
+        let total: f64 = w.iter().sum();
+        let token = walk(w.iter().copied(), rng.random::<f64>() * total);
+        (StepStats::with_row(logits, p, row), token)
+    })
 }
 
 /// HF's repetition penalty, in place: every token id in `seen` (duplicates count once).
@@ -247,14 +283,7 @@ pub fn choose(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> usize
         w.truncate(keep);
     }
     let total: f64 = w.iter().sum();
-    let mut u = rng.random::<f64>() * total;
-    for (j, x) in w.iter().enumerate() {
-        u -= x;
-        if u < 0.0 {
-            return cand[j];
-        }
-    }
-    *cand.last().expect("non-empty vocabulary")
+    cand[walk(w.iter().copied(), rng.random::<f64>() * total)]
 }
 
 /// [`choose`] over the whole vocabulary in id order (no top-k, no nucleus): the same weights,
@@ -264,14 +293,20 @@ fn choose_full(logits: &[f32], temperature: f64, rng: &mut ChaCha8Rng) -> usize 
     let max = logits.iter().fold(f64::NEG_INFINITY, |m, &z| m.max(z as f64));
     let weight = |z: f32| ((z as f64 - max) / temperature).exp();
     let total: f64 = logits.iter().map(|&z| weight(z)).sum();
-    let mut u = rng.random::<f64>() * total;
-    for (j, &z) in logits.iter().enumerate() {
-        u -= weight(z);
+    walk(logits.iter().map(|&z| weight(z)), rng.random::<f64>() * total)
+}
+
+/// The inverse-CDF walk over weights in id order: the first index where the running remainder of
+/// `u` (uniform on [0, total)) drops below zero; the last index if rounding leaves none.
+fn walk(weights: impl ExactSizeIterator<Item = f64>, mut u: f64) -> usize {
+    let last = weights.len() - 1;
+    for (j, x) in weights.enumerate() {
+        u -= x;
         if u < 0.0 {
             return j;
         }
     }
-    logits.len() - 1
+    last
 }
 
 /// The RNG of one completion: a pure function of (seed, prompt index, sample index).
@@ -375,6 +410,33 @@ mod tests {
         ) {
             let (mut a, mut b) = (row_rng(seed, 0, 0), row_rng(seed, 0, 0));
             proptest::prop_assert_eq!(choose_full(&z, t, &mut a), choose_by_vectors(&z, t, &mut b));
+            proptest::prop_assert_eq!(a.random::<u64>(), b.random::<u64>());
+        }
+    }
+
+    proptest::proptest! {
+        /// Statistics and draw together equal each alone — bitwise, with the same RNG state after
+        /// — at the raw temperature (exponentials shared) and off it (each computed alone).
+        #[test]
+        fn stats_and_choose_equal_each_alone(
+            z in proptest::collection::vec(-12.0f32..12.0, 1..700),
+            raw in proptest::bool::ANY,
+            t in 0.3f64..1.7,
+            top_k in 0usize..4,
+            seed in 0u64..1000,
+        ) {
+            let p = if raw {
+                SamplingParams::default()
+            } else {
+                SamplingParams { temperature: t, stats_temperature: 1.3, top_k, top_logprobs: 3, ..Default::default() }
+            };
+            let (mut a, mut b) = (row_rng(seed, 1, 2), row_rng(seed, 1, 2));
+            let (stats, token) = stats_and_choose(&z, &p, &mut a);
+            proptest::prop_assert_eq!(token, choose(&z, &p, &mut b));
+            let alone = StepStats::of(&z, &p);
+            proptest::prop_assert_eq!(stats.row.logz.to_bits(), alone.row.logz.to_bits());
+            proptest::prop_assert_eq!(stats.row.entropy.to_bits(), alone.row.entropy.to_bits());
+            proptest::prop_assert_eq!(stats.top, alone.top);
             proptest::prop_assert_eq!(a.random::<u64>(), b.random::<u64>());
         }
     }
