@@ -6,7 +6,8 @@
 //! step at 16 rows then moves each weight through memory about three times and spent 36% of a
 //! SmolLM2 rollout in `pack_lhs` (perf, docs/LOG.md). Here each thread streams its share of W's rows
 //! once and dots each with the m rows of x, which stay in cache; 4 × 4 (AVX-512) or 2 × 4 (AVX2)
-//! register tiles of FMA accumulators, one horizontal sum per output.
+//! register tiles of FMA accumulators, one horizontal sum per output; the next group of W rows is
+//! prefetched while the current one is multiplied (`Prefetch`).
 //!
 //! Each output is one dot product summed by one thread in a fixed order, so results do not depend
 //! on the thread count; they do depend on the CPU kind (16 lanes with AVX-512, 8 with AVX2).
