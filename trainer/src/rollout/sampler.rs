@@ -215,9 +215,9 @@ thread_local! {
 
 /// [`StepStats::of`] and [`choose`] of one row, as a pair. Where both distributions are the raw
 /// model's (temperature 1 for statistics and sampling, no top-k, no nucleus) the draw reuses the
-/// statistics' exponentials: dividing by 1.0 is exact, so they are bitwise the weights, and their
-/// running sum the total, that [`choose_full`] recomputes — the same token and RNG state, without
-/// its second and third passes of f64 `exp` over the vocabulary.
+/// statistics' exponentials: dividing by 1.0 is exact, so they are bitwise the weights that
+/// [`choose_full`] recomputes (and their sum its total) — the same token and RNG state, without its
+/// max pass and its second and third passes of f64 `exp` over the vocabulary.
 pub fn stats_and_choose(logits: &[f32], p: &SamplingParams, rng: &mut ChaCha8Rng) -> (StepStats, usize) {
     let raw = p.temperature == 1.0 && p.stats_temperature == 1.0 && p.top_k == 0 && p.top_p >= 1.0;
     if !raw {
@@ -299,7 +299,7 @@ fn choose_full(logits: &[f32], temperature: f64, rng: &mut ChaCha8Rng) -> usize 
 /// The inverse-CDF walk over weights in id order: the first index where the running remainder of
 /// `u` (uniform on [0, total)) drops below zero; the last index if rounding leaves none.
 fn walk(weights: impl ExactSizeIterator<Item = f64>, mut u: f64) -> usize {
-    let last = weights.len() - 1;
+    let last = weights.len().checked_sub(1).expect("non-empty vocabulary");
     for (j, x) in weights.enumerate() {
         u -= x;
         if u < 0.0 {
@@ -436,6 +436,7 @@ mod tests {
             let alone = StepStats::of(&z, &p);
             proptest::prop_assert_eq!(stats.row.logz.to_bits(), alone.row.logz.to_bits());
             proptest::prop_assert_eq!(stats.row.entropy.to_bits(), alone.row.entropy.to_bits());
+            proptest::prop_assert_eq!(stats.row.self_certainty.to_bits(), alone.row.self_certainty.to_bits());
             proptest::prop_assert_eq!(stats.top, alone.top);
             proptest::prop_assert_eq!(a.random::<u64>(), b.random::<u64>());
         }
