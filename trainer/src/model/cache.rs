@@ -12,6 +12,8 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use crate::backend::to_host;
+
 /// Host buffers: per layer, keys and values `[rows, K, capacity, E]` in row-major order.
 #[derive(Debug, Clone)]
 pub struct HostKv {
@@ -284,8 +286,4 @@ impl<B: Backend> KvCache<B> {
             }
         }
     }
-}
-
-fn to_host<B: Backend>(t: Tensor<B, 4>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 tensor")
 }

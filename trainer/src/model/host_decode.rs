@@ -26,6 +26,7 @@ use super::cache::{HostKv, KvCache};
 use super::config::ModelConfig;
 use super::skinny;
 use super::transformer::{Block, Precision, Rope, Transformer};
+use crate::backend::to_host;
 
 type FlexFloat = <Flex as burn::tensor::backend::BackendTypes>::FloatTensorPrimitive;
 
@@ -110,10 +111,6 @@ struct StepInputs<'a> {
     keys: usize,
     /// Position this step writes.
     pos: usize,
-}
-
-fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 tensor")
 }
 
 /// One decode step on the host: `tokens [B, 1]`, the step's `rope` and `bias [B, 1, 1, S]`, the

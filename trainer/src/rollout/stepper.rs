@@ -16,6 +16,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use super::completion::{Completion, RolloutConfig};
 use super::device_step::{DeviceStep, device_step, noise_key};
 use super::policy::{DecodeLayers, DecodePolicy, SamplerPlace, Shapes};
+use crate::backend::to_host;
 use crate::model::transformer::{Rope, attention_bias_keys};
 use crate::model::{KvCache, Transformer, host_decode};
 
@@ -44,10 +45,6 @@ pub(super) struct Stepper<'m, 'p, B: Backend> {
     pub vocab: usize,
     /// Left padding per prompt.
     prompt_pad: Vec<usize>,
-}
-
-pub(super) fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 tensor")
 }
 
 /// 0/1 key mask `[B, 1, 1, S]`: row b marks `pad[b] + range` (its prompt's probed tokens).
