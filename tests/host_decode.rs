@@ -11,7 +11,9 @@ use entrl::model::{self, ModelConfig, Transformer, weights};
 use entrl::rollout::{
     Completion, Control, DecodeHooks, DecodeLayers, DecodePolicy, RolloutConfig, SamplingParams, StepView, decode,
 };
-use entrl_tests::{assert_equals_from_scratch, assert_same_completions, root, smollm2_dir, tiny_model};
+use entrl_tests::{
+    assert_equals_from_scratch, assert_same_completions, assert_same_sampled, root, smollm2_dir, tiny_model,
+};
 
 const V: usize = 96;
 /// Host vs burn's ops: the same arithmetic, sums rounded in another order.
@@ -167,12 +169,16 @@ fn qwen3_qk_norm_and_qkv_biases_equal_the_backend_path() {
 fn smollm2_sampled_and_greedy_equal_the_backend_path() {
     let model: Transformer<Cpu> = model::load_hf_dir(&smollm2_dir(), &Default::default()).unwrap();
     let ps = vec![vec![1, 9690, 198, 2683, 314, 253, 5356, 30], vec![1, 4093, 28, 1070]];
+    // raw sampling over 49,152 ids: a draw may fall within rounding of a tail boundary (see
+    // assert_same_sampled); the mass crossed there stays at rounding's size, 1e-6
     let ((host, _), (backend, _)) = both(&model, &ps, |l| cfg(4, 16, 1.0, vec![], l), || Plain);
-    let sampled = assert_same(&host, &backend);
+    let (sampled, left) = assert_same_sampled(&model, &ps, (&host, &backend), 1.0, (TOL, 1e-6, 2));
     let ((host, _), (backend, _)) = both(&model, &ps, |l| cfg(1, 12, 0.0, vec![], l), || Plain);
     let greedy = assert_same(&host, &backend);
     for c in &host {
         assert_equals_from_scratch(&model, &ps[c.prompt_index], c, 2e-4);
     }
-    println!("SmolLM2: sampled max |Δ stats| {sampled:.2e}, greedy {greedy:.2e}");
+    println!(
+        "SmolLM2: sampled max |Δ stats| {sampled:.2e} ({left} of 8 rows left at a tail draw), greedy {greedy:.2e}"
+    );
 }
