@@ -186,11 +186,13 @@ pub fn assert_same_sampled(
     (worst, left)
 }
 
-/// The probability (softmax of `z / temperature`, f64) of the ids strictly between `s` and `t`.
+/// The probability (softmax of `z / temperature`, normalised by the sampler's own log-sum-exp) of
+/// the ids strictly between `s` and `t`.
 fn mass_between(z: &[f32], temperature: f64, s: u32, t: u32) -> f64 {
-    let scaled: Vec<f64> = z.iter().map(|&v| v as f64 / temperature).collect();
-    let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let total: f64 = scaled.iter().map(|v| (v - max).exp()).sum();
+    let logz = entrl::rollout::sampler::row_stats(z, temperature).logz;
     let (lo, hi) = (s.min(t) as usize, s.max(t) as usize);
-    scaled[lo + 1..hi].iter().map(|v| (v - max).exp()).sum::<f64>() / total
+    z[lo + 1..hi]
+        .iter()
+        .map(|&v| (v as f64 / temperature - logz).exp())
+        .sum()
 }
